@@ -1,0 +1,59 @@
+"""Every notebook runs end to end with its smoke parameters and writes a metrics.json.
+
+papermill injects ``preset="smoke"`` and ``out_dir=<tmp>``; the assertions below are on the
+``metrics.json`` each notebook writes, so a notebook that silently stops computing fails.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+# notebook stem → keys its metrics.json must hold (beyond being a non-empty dict)
+EXPECTED_KEYS: dict[str, set[str]] = {
+    "00_quickstart": {"methods", "n_images"},
+    "01_data": {"n_faces", "n_landmarks_ok", "olivetti_auc", "attribute_names"},
+    "02_masks": set(),
+    "03_losses_and_metrics": set(),
+}
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell(nb: Path):
+    """One papermill parameters cell of plain literals with preset and out_dir."""
+    book = nbformat.read(nb, as_version=4)
+    cells = [c for c in book.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, f"{nb.name}: needs exactly one cell tagged 'parameters'"
+    src = cells[0].source
+    for name in ("preset", "out_dir"):
+        assert f"{name} =" in src or f"{name}=" in src, f"{nb.name}: parameters cell lacks {name}"
+    import ast
+
+    for node in ast.parse(src).body:
+        assert isinstance(node, ast.Assign) and isinstance(node.value, (ast.Constant, ast.List, ast.Tuple, ast.UnaryOp)), \
+            f"{nb.name}: parameters cell must hold plain literal assignments only"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_smoke(nb: Path, tmp_path: Path):
+    out_dir = tmp_path / "out"
+    pm.execute_notebook(
+        str(nb), str(tmp_path / nb.name), parameters={"preset": "smoke", "out_dir": str(out_dir)},
+        cwd=str(nb.parent), progress_bar=False, kernel_name="python3", execution_timeout=900,
+    )
+    metrics_file = out_dir / "metrics.json"
+    assert metrics_file.exists(), f"{nb.name} wrote no metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    assert isinstance(metrics, dict) and metrics, f"{nb.name}: empty metrics.json"
+    missing = EXPECTED_KEYS.get(nb.stem, set()) - set(metrics)
+    assert not missing, f"{nb.name}: metrics.json lacks {sorted(missing)}"
