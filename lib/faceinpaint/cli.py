@@ -1,0 +1,301 @@
+"""The ``faceinpaint`` command line (DESIGN.md, 'CLI'): stable entry points, also used by tests.
+
+::
+
+    faceinpaint data prepare [--root data] [--force]
+    faceinpaint masks --kind K --size S --n N --seed X --out DIR          # white PNG = hole
+    faceinpaint train --method M --preset P --data DIR --out DIR [--resume] [--seed S]
+    faceinpaint inpaint --method M [--checkpoint C] --image I --mask K [--exemplar E] [--seed S] --out O
+    faceinpaint evaluate --method M [--checkpoint C] [--images DIR [--masks DIR]] --out DIR
+    faceinpaint metrics --real DIR --fake DIR [--masks DIR] --out metrics.json
+
+Errors. Anything the user can get wrong — a bad image or mask, a missing checkpoint or
+asset, a wrong argument, an unwritable path — prints one line,
+``faceinpaint: error: <message naming the file>``, to stderr and exits with status 1, no
+traceback; ``--debug`` (anywhere on the line) re-raises with the traceback instead.
+Outputs are written only after every input has been read and all the work has succeeded,
+each file atomically (:mod:`faceinpaint.io`), so a failed command leaves nothing behind.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import FaceInpaintError
+
+PROG = "faceinpaint"
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+class UsageError(FaceInpaintError):
+    """A command-line mistake (argparse's errors, reported like every other user error)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would print the usage and exit 2
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+# ----------------------------------------------------------------------------- helpers
+def _device(name: str) -> str:
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _checkpoints(method_names: list[str], values: list[str] | None) -> dict[str, str]:
+    """``--checkpoint`` values → {method: path}: a bare path with one --method, else ``METHOD=PATH``."""
+    from . import methods
+
+    out: dict[str, str] = {}
+    for v in values or []:
+        name, sep, path = v.partition("=")
+        if sep and name in methods.names():
+            if name not in method_names:
+                raise UsageError(f"--checkpoint {v}: method {name!r} is not among the --method values")
+            out[name] = path
+        elif len(method_names) == 1:
+            out[method_names[0]] = v
+        else:
+            raise UsageError(f"--checkpoint {v}: with several --method values write --checkpoint METHOD=PATH")
+    return out
+
+
+def _build_methods(names: list[str], checkpoints: list[str] | None, device: str):
+    """Every requested method, built (checkpoints found and loaded) before any work starts."""
+    from . import methods
+
+    dups = {n for n in names if names.count(n) > 1}
+    if dups:
+        raise UsageError(f"--method {sorted(dups)[0]} given twice")
+    cks = _checkpoints(names, checkpoints)
+    return [methods.get(n, checkpoint=cks.get(n), device=device) for n in names]
+
+
+def _check_output_image(path: str) -> Path:
+    p = Path(path)
+    if p.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise UsageError(f"{p}: output must be a .png or .jpg file")
+    if p.is_dir():
+        raise UsageError(f"{p}: is a folder; give an image file name")
+    return p
+
+
+# ----------------------------------------------------------------------------- commands
+def cmd_data_prepare(args) -> int:
+    from . import data
+
+    data.prepare(root=args.root, force=args.force)
+    return 0
+
+
+def cmd_masks(args) -> int:
+    from . import masks
+
+    paths = masks.write_masks(args.kind, args.size, args.n, args.seed, args.out)
+    print(f"{len(paths)} {args.kind} masks ({args.size}×{args.size}, seed {args.seed}) → {args.out}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from . import methods
+
+    ckpt = methods.train(args.method, preset=args.preset, data=args.data, out=args.out,
+                         resume=args.resume, seed=args.seed)
+    print(f"checkpoint: {ckpt}")
+    return 0
+
+
+def cmd_inpaint(args) -> int:
+    import torch.nn.functional as F
+
+    from .io import load_image, load_mask, save_image
+    from .methods.base import Guide
+
+    out = _check_output_image(args.out)
+    image = load_image(args.image)
+    h, w = image.shape[-2:]
+    hole = load_mask(args.mask, size=(h, w))
+    guide = None
+    if args.exemplar:
+        ex = load_image(args.exemplar)
+        if ex.shape[-2:] != (h, w):  # Guide convention: the exemplar at the input's size
+            ex = F.interpolate(ex, size=(h, w), mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)
+        guide = Guide(exemplar=ex)
+    device = _device(args.device)
+    [method] = _build_methods([args.method], [args.checkpoint] if args.checkpoint else None, device)
+    if guide is not None:
+        guide.exemplar = guide.exemplar.to(device)
+    result = method.inpaint(image.to(device), hole.to(device), guide, seed=args.seed)
+    save_image(result.cpu(), out)
+    print(f"{args.method}: {out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from . import evaluate as ev
+
+    if args.masks and not args.images:
+        raise UsageError("--masks needs --images (the masks are paired with the images by file name)")
+    device = _device(args.device)
+    built = _build_methods(args.method, args.checkpoint, device)
+    if args.images and args.masks:
+        result = ev.evaluate_folder(built, args.images, args.masks, exemplars=args.exemplars, seed=args.seed,
+                                    device=device, fid=args.fid)
+    else:
+        images = ev.load_images(args.images, size=args.size, limit=args.limit)
+        result = ev.evaluate(built, images, bins=args.bins, n_per_bin=args.n_per_bin, seed=args.seed,
+                             out_dir=None, exemplars=None, fid=args.fid, device=device,
+                             batch_size=args.batch_size)
+    written = result.write(args.out, images=not args.no_images)
+    print(result.to_markdown())
+    print(f"written: {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def cmd_metrics(args) -> int:
+    from . import evaluate as ev
+    from .io import write_json
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise UsageError(f"{out}: is a folder; give a .json file name")
+    report = ev.compare_folders(args.real, args.fake, args.masks, fid=args.fid)
+    write_json(out, report)
+    means = report["mean"]
+    print("  ".join(f"{k}={v:.4f}" for k, v in means.items() if isinstance(v, (int, float))))
+    print(f"written: {out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    common = _Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the full traceback on errors")
+
+    p = _Parser(prog=PROG, parents=[common], description="Face inpainting: four papers and classical baselines.",
+                epilog="methods: telea, navier_stokes, biharmonic, wgan_completion, yeh, lafin, refattr, exegan "
+                       "(those implemented in this copy are listed by `faceinpaint inpaint --help`)")
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    # data prepare
+    pd = sub.add_parser("data", parents=[common], help="prepare the offline data and assets")
+    pds = pd.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    pds.required = True
+    pp = pds.add_parser("prepare", parents=[common], help="fetch assets, annotate faces, write the splits")
+    pp.add_argument("--root", default=None, help="data folder (default: data/ of the repository)")
+    pp.add_argument("--force", action="store_true", help="redo every step even when its output exists")
+    pp.set_defaults(func=cmd_data_prepare)
+
+    # masks
+    pm = sub.add_parser("masks", parents=[common], help="write seeded hole masks (white PNG = hole)")
+    pm.add_argument("--kind", required=True, help="mask protocol, e.g. centre, free_form, exegan, lafin, bin_30_40")
+    pm.add_argument("--size", type=int, required=True, help="side in pixels")
+    pm.add_argument("--n", type=int, required=True, help="number of masks")
+    pm.add_argument("--seed", type=int, default=0)
+    pm.add_argument("--out", required=True, help="output folder")
+    pm.set_defaults(func=cmd_masks)
+
+    # train
+    pt = sub.add_parser("train", parents=[common], help="train a learned method with a preset")
+    pt.add_argument("--method", required=True)
+    pt.add_argument("--preset", required=True, help="paper, cpu or smoke")
+    pt.add_argument("--data", default=None, help="image folder (default: the prepared CelebA-999 train split)")
+    pt.add_argument("--out", required=True, help="run folder (checkpoints, logs)")
+    pt.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    pt.add_argument("--seed", type=int, default=0)
+    pt.set_defaults(func=cmd_train)
+
+    # inpaint
+    pi = sub.add_parser("inpaint", parents=[common], help="inpaint one image")
+    pi.add_argument("--method", required=True, help=_methods_help())
+    pi.add_argument("--checkpoint", default=None, help="default: checkpoints/<method>_cpu.pt")
+    pi.add_argument("--image", required=True, help="any RGB face image (any size)")
+    pi.add_argument("--mask", required=True, help="8-bit PNG of the image's size, white = hole")
+    pi.add_argument("--exemplar", default=None, help="a reference face (resized to the image's size)")
+    pi.add_argument("--seed", type=int, default=0)
+    pi.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: cuda when available)")
+    pi.add_argument("--out", required=True, help="output .png (or .jpg: lossy, known pixels then change)")
+    pi.set_defaults(func=cmd_inpaint)
+
+    # evaluate
+    pe = sub.add_parser("evaluate", parents=[common], help="the evaluation protocol: methods × hole-ratio bins",
+                        description="Without --images/--masks: the prepared test split × every bin of the "
+                                    "protocol (PAPERS.md). With --images only: your faces × the protocol's "
+                                    "masks. With both: your own image/mask pairs (paired by file name).")
+    pe.add_argument("--method", action="append", required=True, help="repeat for several methods")
+    pe.add_argument("--checkpoint", action="append", default=None,
+                    help="a path (one --method) or METHOD=PATH; default: checkpoints/<method>_cpu.pt")
+    pe.add_argument("--images", default=None, help="folder of face images (default: the prepared test split)")
+    pe.add_argument("--masks", default=None, help="folder of masks named like the images (white = hole)")
+    pe.add_argument("--exemplars", default=None, help="with --masks: folder of exemplars named like the images")
+    pe.add_argument("--size", type=int, default=None, help="side of the protocol's images and masks "
+                                                           "(default: evaluate.DEFAULT_SIZE)")
+    pe.add_argument("--n-per-bin", type=int, default=None,
+                    help="masks per bin (default: one per image); image i gets mask i mod n")
+    pe.add_argument("--bins", nargs="+", default=None, help="subset of bins, e.g. bin_10_20 centre")
+    pe.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    pe.add_argument("--batch-size", type=int, default=16)
+    pe.add_argument("--seed", type=int, default=0)
+    pe.add_argument("--fid", action="store_true", help="also FID (Inception; slow on a CPU)")
+    pe.add_argument("--no-images", action="store_true", help="write the tables only, not the inpainted PNGs")
+    pe.add_argument("--device", default="auto")
+    pe.add_argument("--out", required=True, help="output folder")
+    pe.set_defaults(func=cmd_evaluate)
+
+    # metrics
+    px = sub.add_parser("metrics", parents=[common], help="metrics between two folders, paired by file name")
+    px.add_argument("--real", required=True, help="folder of ground-truth images")
+    px.add_argument("--fake", required=True, help="folder of inpainted images (same names, any image suffix)")
+    px.add_argument("--masks", default=None, help="folder of masks (white = hole) named like the images")
+    px.add_argument("--fid", action="store_true", help="also FID over the two folders")
+    px.add_argument("--out", required=True, help="output metrics.json")
+    px.set_defaults(func=cmd_metrics)
+    return p
+
+
+def _methods_help() -> str:
+    try:
+        from . import methods
+
+        return "one of: " + ", ".join(methods.available())
+    except Exception:  # help text must never break the CLI
+        return "method name"
+
+
+def _one_line(e: BaseException) -> str:
+    msg = str(e).strip() or type(e).__name__
+    return " ".join(msg.split())  # one line, whatever the message held
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 1 user error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        debug = debug or getattr(args, "debug", False)
+        return args.func(args)
+    except FaceInpaintError as e:
+        if debug:
+            raise
+        print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
+        return 1
+    except OSError as e:  # unwritable output, full disk, unreadable folder…
+        if debug:
+            raise
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"{PROG}: error: {where}{_one_line(e) if not where else (e.strerror or _one_line(e))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,568 @@
+"""The one evaluation protocol for every method (PAPERS.md, 'One evaluation protocol for all four').
+
+Protocol
+--------
+* **Faces**: the prepared CelebA-999 test split (:class:`faceinpaint.data.FaceDataset`,
+  ``split="test"``) at ``size×size`` (default :data:`DEFAULT_SIZE`), or a folder of yours.
+* **Masks**: for each hole-ratio bin 10–20 %, 20–30 %, 30–40 %, 40–50 %, 50–60 % (free-form
+  brush strokes whose hole ratio lies in the bin) plus the centre square (half the side),
+  ``n_per_bin`` fixed masks from :func:`faceinpaint.masks.test_masks` (seeded: the same
+  bytes on every machine, for every method). Image ``i`` gets mask ``i mod n_per_bin`` of
+  each bin; by default ``n_per_bin`` = the number of images (one mask per image).
+* **Exemplar**: every method receives ``Guide(exemplar=...)``; for image ``i`` it is test
+  face ``(i + 1) mod N`` — another person, chosen deterministically. Methods that use no
+  exemplar (classical baselines) ignore it.
+* **Metrics** on the composite (every method returns ``image ⊙ known + pred ⊙ hole``),
+  computed by :func:`faceinpaint.metrics.compute_all` in ``[0, 1]`` RGB: PSNR, SSIM
+  (Gaussian window 11, σ 1.5), MS-SSIM, L1, the VGG19 perceptual distance (named so: it is
+  not LPIPS), LPIPS only when the official torchvision weights are present, FID on request
+  (per method × bin set: with few images it is biased upwards — compare like with like).
+
+The table follows the papers' layout: one block per metric, rows = methods, columns =
+bins, cells ``mean ± std`` over the images. :meth:`EvalResult.write` produces
+``table.md``, ``table.csv`` (long format), ``metrics.json`` (config, summary and every
+per-image value), ``plot.png`` (metric vs bin, one line per method) and, optionally, the
+composites as PNGs. Everything is computed in memory first and written only at the end,
+each file atomically, so a failed run leaves no partial output.
+"""
+from __future__ import annotations
+
+import csv
+import io as _io
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import masks as masks_mod
+from .errors import BadImageError, FaceInpaintError
+from .io import atomic_write_text, list_images, load_image, load_mask, save_image, save_mask, tensor_to_array, write_json
+from .methods.base import Guide
+
+DEFAULT_SIZE = 128  # CPU scale; every method resizes to its own resolution and back
+BINS: list[str] = list(masks_mod.BIN_NAMES)  # bin_10_20 … bin_50_60, centre
+FOLDER_BIN = "pairs"  # the single 'bin' of a user's own image/mask pairs
+
+# Direction of each metric (the markdown header shows ↑/↓).
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "ms_ssim": True, "l1": False, "mse": False,
+                    "vgg19_perceptual": False, "lpips": False, "fid": False, "identity": True}
+SET_METRICS = ("fid",)  # computed over a whole set, no per-image value
+
+
+# ----------------------------------------------------------------------------- inputs
+@dataclass
+class Faces:
+    """Images ``N×3×S×S`` in ``[-1, 1]`` and their names (for file names in the outputs)."""
+
+    images: Tensor
+    names: list[str]
+    source: str = ""
+
+    def __post_init__(self):
+        if self.images.dim() != 4 or self.images.shape[1] != 3:
+            raise ValueError(f"images must be N×3×H×W, got {tuple(self.images.shape)}")
+        if len(self.names) != self.images.shape[0]:
+            raise ValueError(f"{len(self.names)} names for {self.images.shape[0]} images")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def _square_crop_resize(img: Tensor, size: int) -> Tensor:
+    """Centre-crop ``1×3×H×W`` to a square, then resize to ``size`` (bicubic, antialiased): faces keep their aspect."""
+    h, w = img.shape[-2:]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    img = img[..., top:top + s, left:left + s]
+    if s != size:
+        img = F.interpolate(img, size=(size, size), mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)
+    return img
+
+
+def load_folder(folder: str | os.PathLike, size: int, limit: int | None = None) -> Faces:
+    """A folder of face images (any size, any supported file) as :class:`Faces` at ``size``.
+
+    Every file is read (and refused with a one-line error naming it) before anything runs.
+    """
+    files = list_images(folder)[: limit if limit else None]
+    if not files:
+        raise BadImageError(f"{folder}: no images (PNG/JPEG/…) in this folder")
+    imgs = [_square_crop_resize(load_image(p), size) for p in files]
+    return Faces(torch.cat(imgs), [p.stem for p in files], source=str(folder))
+
+
+def load_test_split(size: int, limit: int | None = None, dataset: str = "celeba999") -> Faces:
+    """The prepared test split (``faceinpaint data prepare``) at ``size``."""
+    from .data import FaceDataset
+
+    ds = FaceDataset(dataset, split="test", size=size)
+    n = len(ds) if not limit else min(limit, len(ds))
+    if n == 0:
+        raise FaceInpaintError(f"{dataset}: the prepared test split is empty; run `faceinpaint data prepare`")
+    items = [ds[i] for i in range(n)]
+    images = torch.stack([it["image"] if it["image"].dim() == 3 else it["image"][0] for it in items])
+    return Faces(images.float(), [str(it["name"]) for it in items], source=f"{dataset} test split")
+
+
+def load_images(source: str | os.PathLike | None = None, size: int | None = None,
+                limit: int | None = None) -> Faces:
+    """``None`` → the prepared test split; a folder → its images (centre-cropped, resized)."""
+    size = int(size or DEFAULT_SIZE)
+    if size < masks_mod.MIN_SIZE:
+        raise FaceInpaintError(f"--size {size}: at least {masks_mod.MIN_SIZE} pixels")
+    if limit is not None and limit < 1:
+        raise FaceInpaintError(f"--limit {limit}: must be ≥ 1")
+    return load_test_split(size, limit) if source is None else load_folder(source, size, limit)
+
+
+def protocol_masks(size: int, n_per_bin: int, seed: int = 0, bins: Sequence[str] | None = None) -> dict[str, Tensor]:
+    """The protocol's fixed masks, bin → ``n_per_bin×1×size×size`` (= ``masks.test_masks`` restricted to ``bins``)."""
+    bins = list(bins) if bins else BINS
+    for b in bins:
+        if b not in BINS:
+            raise FaceInpaintError(f"unknown bin {b!r}; choose among {', '.join(BINS)}")
+    # generate() per bin is exactly what test_masks() does for every bin; no need to draw unused bins
+    return {b: masks_mod.generate(b, size, n_per_bin, seed) for b in bins}
+
+
+def default_exemplars(images: Tensor) -> Tensor:
+    """Exemplar of image ``i`` = image ``(i + 1) mod N``: another face, deterministic (itself when N = 1)."""
+    return torch.roll(images, shifts=-1, dims=0)
+
+
+# ----------------------------------------------------------------------------- metrics
+def _per_image_metrics(real: Tensor, fake: Tensor, hole: Tensor) -> list[dict[str, float]]:
+    """Every per-image metric of :func:`faceinpaint.metrics.compute_all`, one dict per image."""
+    from . import metrics
+
+    out = []
+    for i in range(real.shape[0]):
+        values = metrics.compute_all(real[i:i + 1], fake[i:i + 1], hole[i:i + 1])
+        out.append({k: float(v) for k, v in values.items() if k not in SET_METRICS})
+    return out
+
+
+def _set_metrics(real: Tensor, fake: Tensor, hole: Tensor, fid: bool) -> dict[str, float]:
+    if not fid:
+        return {}
+    from . import metrics
+
+    values = metrics.compute_all(real, fake, hole, fid=True)
+    return {k: float(values[k]) for k in SET_METRICS if k in values}
+
+
+# ----------------------------------------------------------------------------- result
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
+    if arr.size == 0:
+        return float("nan"), float("nan")
+    return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+
+
+def _fmt(metric: str, v: float) -> str:
+    if v is None or not math.isfinite(v):
+        return "–"
+    return f"{v:.2f}" if metric in ("psnr", "fid") else f"{v:.4f}"
+
+
+def _bin_label(b: str) -> str:
+    """``bin_10_20`` → ``10–20 %``."""
+    if b.startswith("bin_"):
+        lo, hi = b[4:].split("_")
+        return f"{lo}–{hi} %"
+    return b
+
+
+@dataclass
+class EvalResult:
+    """Per-image metric values of methods × bins, and the tables made from them."""
+
+    methods: list[str]
+    bins: list[str]
+    records: list[dict] = field(default_factory=list)          # one per (method, bin, image)
+    set_values: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)  # FID per (method, bin)
+    config: dict = field(default_factory=dict)
+    composites: dict[tuple[str, str], list[np.ndarray]] = field(default_factory=dict, repr=False)
+    masks: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)  # bin → per-image hole H×W
+    names: list[str] = field(default_factory=list)
+
+    def metric_names(self) -> list[str]:
+        seen: list[str] = []
+        for r in self.records:
+            for k in r["metrics"]:
+                if k not in seen:
+                    seen.append(k)
+        for v in self.set_values.values():
+            for k in v:
+                if k not in seen:
+                    seen.append(k)
+        order = list(HIGHER_IS_BETTER)
+        return sorted(seen, key=lambda k: (order.index(k) if k in order else len(order), k))
+
+    def summary(self) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+        """``{method: {bin: {metric: {"mean", "std", "n"}}}}``."""
+        out: dict = {}
+        for m in self.methods:
+            out[m] = {}
+            for b in self.bins:
+                recs = [r for r in self.records if r["method"] == m and r["bin"] == b]
+                cell = {}
+                for k in self.metric_names():
+                    if (m, b) in self.set_values and k in self.set_values[(m, b)]:
+                        cell[k] = {"mean": self.set_values[(m, b)][k], "std": None, "n": len(recs)}
+                        continue
+                    vals = [r["metrics"][k] for r in recs if k in r["metrics"]]
+                    if vals:
+                        mean, std = _mean_std(vals)
+                        cell[k] = {"mean": mean, "std": std, "n": len(vals)}
+                out[m][b] = cell
+        return out
+
+    def mean(self, method: str, bin: str, metric: str) -> float:
+        return self.summary()[method][bin][metric]["mean"]
+
+    # ---------------------------------------------------------------- tables
+    def to_markdown(self) -> str:
+        """One block per metric: rows = methods, columns = bins, ``mean ± std`` (the papers' layout)."""
+        s = self.summary()
+        cfg = self.config
+        lines = [f"# Evaluation — {cfg.get('source', '')}", ""]
+        if cfg:
+            lines += [f"{cfg.get('n_images', '?')} images at {cfg.get('size', '?')} px, "
+                      f"{cfg.get('n_per_bin', '?')} masks per bin, seed {cfg.get('seed', '?')}; "
+                      "metrics on the composite, mean ± std over images.", ""]
+        head = "| method | " + " | ".join(_bin_label(b) for b in self.bins) + " |"
+        rule = "|---|" + "---|" * len(self.bins)
+        for k in self.metric_names():
+            arrow = "↑" if HIGHER_IS_BETTER.get(k, False) else "↓"
+            lines += [f"## {k} {arrow}", "", head, rule]
+            for m in self.methods:
+                cells = []
+                for b in self.bins:
+                    c = s[m][b].get(k)
+                    if c is None:
+                        cells.append("–")
+                    elif c["std"] is None:
+                        cells.append(_fmt(k, c["mean"]))
+                    else:
+                        cells.append(f"{_fmt(k, c['mean'])} ± {_fmt(k, c['std'])}")
+                lines.append(f"| {m} | " + " | ".join(cells) + " |")
+            lines.append("")
+        return "\n".join(lines)
+
+    def to_csv(self) -> str:
+        """Long format: ``method,bin,metric,mean,std,n`` — one row per cell of the tables."""
+        buf = _io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["method", "bin", "metric", "mean", "std", "n"])
+        for m, per_bin in self.summary().items():
+            for b, cell in per_bin.items():
+                for k, c in cell.items():
+                    w.writerow([m, b, k, repr(c["mean"]), "" if c["std"] is None else repr(c["std"]), c["n"]])
+        return buf.getvalue()
+
+    def to_json(self) -> dict:
+        return {"config": self.config, "methods": self.methods, "bins": self.bins,
+                "summary": self.summary(), "per_image": self.records}
+
+    def figure(self):
+        """Metric vs bin (one line per method, one panel per metric); the centre square drawn apart."""
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        s = self.summary()
+        metrics = self.metric_names()
+        ncol = min(3, max(1, len(metrics)))
+        nrow = math.ceil(len(metrics) / ncol) if metrics else 1
+        fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
+        x = np.arange(len(self.bins))
+        for ax, k in zip(axes.flat, metrics):
+            ratio = [i for i, b in enumerate(self.bins) if b.startswith("bin_")]
+            other = [i for i, b in enumerate(self.bins) if not b.startswith("bin_")]
+            for m in self.methods:
+                mean = np.array([s[m][b].get(k, {}).get("mean", np.nan) for b in self.bins], dtype=float)
+                std = np.array([(s[m][b].get(k, {}).get("std") or 0.0) for b in self.bins], dtype=float)
+                line = ax.errorbar(x[ratio], mean[ratio], yerr=std[ratio], marker="o", capsize=3, label=m) \
+                    if ratio else None
+                color = line[0].get_color() if line is not None else None
+                if other:
+                    ax.errorbar(x[other], mean[other], yerr=std[other], marker="s", linestyle="none",
+                                capsize=3, color=color, label=None if line is not None else m)
+            ax.set_xticks(x, [_bin_label(b) for b in self.bins], rotation=30, fontsize=8)
+            ax.set_title(f"{k} {'↑' if HIGHER_IS_BETTER.get(k, False) else '↓'}")
+            ax.grid(alpha=0.3)
+        for ax in list(axes.flat)[len(metrics):]:
+            ax.axis("off")
+        if metrics:
+            axes.flat[0].legend(fontsize=8)
+        fig.suptitle("hole ratio → metric (mean ± std)", fontsize=10)
+        fig.tight_layout()
+        return fig
+
+    # ---------------------------------------------------------------- writing
+    def write(self, out_dir: str | os.PathLike, images: bool = True) -> list[Path]:
+        """Write the tables, JSON, plot (and composites/masks as PNGs); returns the main files."""
+        import matplotlib.pyplot as plt
+
+        from .viz import save_figure
+
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise FaceInpaintError(f"{out}: exists and is not a folder")
+        fig = self.figure()  # before any write: a plotting error leaves nothing behind
+        try:
+            md, table_csv = self.to_markdown(), self.to_csv()
+            if images:
+                self._write_images(out)
+            atomic_write_text(out / "table.md", md + "\n")
+            atomic_write_text(out / "table.csv", table_csv)
+            write_json(out / "metrics.json", self.to_json())
+            save_figure(fig, out / "plot.png")
+        finally:
+            plt.close(fig)
+        return [out / "table.md", out / "table.csv", out / "metrics.json", out / "plot.png"]
+
+    def _write_images(self, out: Path) -> None:
+        from PIL import Image
+
+        from .io import atomic_write_bytes
+
+        folder_mode = self.bins == [FOLDER_BIN]
+        for (m, b), arrays in self.composites.items():
+            sub = out / m if folder_mode else out / "images" / m / b
+            for name, arr in zip(self.names, arrays):
+                buf = _io.BytesIO()
+                Image.fromarray(arr).save(buf, format="PNG")
+                atomic_write_bytes(sub / f"{name}.png", buf.getvalue())
+        if not folder_mode:
+            for b, holes in self.masks.items():
+                for name, hole in zip(self.names, holes):
+                    save_mask(hole, out / "masks" / b / f"{name}.png")
+
+
+# ----------------------------------------------------------------------------- running
+def _resolve_methods(methods: Sequence, device: str) -> list:
+    from . import methods as registry
+
+    return [registry.get(m, device=device) if isinstance(m, str) else m for m in methods]
+
+
+def _check_composite(name: str, image: Tensor, out: Tensor, hole: Tensor) -> None:
+    """Every method must return the composite: known pixels unchanged (a bug otherwise, not a user error)."""
+    known = (hole < 0.5).expand_as(image)
+    if out.shape != image.shape or not torch.equal(out[known], image[known]):
+        raise RuntimeError(f"method {name!r} changed known pixels: it must return image ⊙ known + pred ⊙ hole")
+
+
+def _batch_seed(seed: int, bin_index: int, start: int) -> int:
+    """A distinct, reproducible seed per (bin, batch) so stochastic methods don't reuse noise."""
+    return (int(seed) * 1_000_003 + bin_index * 10_007 + start) % (2**31 - 1)
+
+
+def evaluate(methods: Sequence, images: Faces | Tensor | str | os.PathLike | None = None,
+             bins: Sequence[str] | None = None, n_per_bin: int | None = None, seed: int = 0,
+             out_dir: str | os.PathLike | None = None, exemplars: Tensor | str | None = None, *,
+             size: int | None = None, fid: bool = False, device: str = "cpu", batch_size: int = 16,
+             keep_images: bool = True, progress: bool = True) -> EvalResult:
+    """Run the protocol: every method × every bin on the same seeded masks; returns the table.
+
+    ``methods``: Inpainters or registry names. ``images``: :class:`Faces`, a square
+    ``N×3×S×S`` tensor, a folder, or ``None`` (the prepared test split). ``exemplars``:
+    ``None`` (another test face, :func:`default_exemplars`), ``"self"`` (the image itself) or
+    an ``N×3×S×S`` tensor. ``out_dir``: also :meth:`EvalResult.write` there.
+    """
+    from tqdm.auto import tqdm
+
+    if not isinstance(images, (Faces, Tensor)):
+        images = load_images(images, size=size)
+    if isinstance(images, Tensor):
+        images = Faces(images.float(), [f"{i:05d}" for i in range(images.shape[0])], source="tensor")
+    h, w = images.images.shape[-2:]
+    if h != w:
+        raise ValueError(f"protocol images must be square, got {h}×{w}")
+    size, n = int(h), len(images)
+    n_per_bin = int(n_per_bin or n)
+    if n_per_bin < 1:
+        raise FaceInpaintError(f"--n-per-bin {n_per_bin}: must be ≥ 1")
+    bin_masks = protocol_masks(size, n_per_bin, seed, bins)
+    bins = list(bin_masks)
+    if exemplars is None:
+        ex_all = default_exemplars(images.images)
+    elif isinstance(exemplars, str) and exemplars == "self":
+        ex_all = images.images
+    elif isinstance(exemplars, Tensor) and exemplars.shape == images.images.shape:
+        ex_all = exemplars.float()
+    else:
+        raise ValueError("exemplars must be None, 'self' or a tensor shaped like the images")
+    models = _resolve_methods(methods, device)
+    names = [getattr(m, "name", type(m).__name__) for m in models]
+
+    result = EvalResult(names, bins, names=list(images.names), config={
+        "protocol": "PAPERS.md: one evaluation protocol for all four", "source": images.source,
+        "n_images": n, "size": size, "n_per_bin": n_per_bin, "seed": int(seed), "bins": bins,
+        "exemplar": "self" if isinstance(exemplars, str) else ("next test face (i+1 mod N)" if exemplars is None
+                                                                else "given"),
+        "mask_of_image_i": "mask i mod n_per_bin of each bin", "fid": bool(fid)})
+    holes = {b: m[torch.arange(n) % n_per_bin] for b, m in bin_masks.items()}
+    result.masks = {b: [hh[0].numpy() for hh in holes[b]] for b in bins}
+    n_batches = math.ceil(n / batch_size)
+    bar = tqdm(total=len(models) * len(bins) * n_batches, desc="evaluate", disable=not progress, unit="batch")
+    with torch.no_grad():
+        for model, mname in zip(models, names):
+            for bi, b in enumerate(bins):
+                bar.set_postfix_str(f"{mname} {b}")
+                outs = []
+                for start in range(0, n, batch_size):
+                    sl = slice(start, start + batch_size)
+                    img, hole = images.images[sl], holes[b][sl]
+                    out = model.inpaint(img.to(device), hole.to(device), Guide(exemplar=ex_all[sl].to(device)),
+                                        seed=_batch_seed(seed, bi, start)).float().cpu()
+                    _check_composite(mname, img, out, hole)
+                    outs.append(out)
+                    bar.update(1)
+                fake = torch.cat(outs)
+                for i, vals in enumerate(_per_image_metrics(images.images, fake, holes[b])):
+                    result.records.append({"method": mname, "bin": b, "image": images.names[i],
+                                           "mask_index": i % n_per_bin,
+                                           "hole_ratio": float(holes[b][i].mean()), "metrics": vals})
+                sv = _set_metrics(images.images, fake, holes[b], fid)
+                if sv:
+                    result.set_values[(mname, b)] = sv
+                if keep_images:
+                    result.composites[(mname, b)] = [tensor_to_array(f) for f in fake]
+    bar.close()
+    if out_dir is not None:
+        result.write(out_dir, images=keep_images)
+    return result
+
+
+# ----------------------------------------------------------------------------- user pairs
+def _by_stem(folder: str | os.PathLike, what: str) -> dict[str, Path]:
+    files = list_images(folder)
+    out: dict[str, Path] = {}
+    for p in files:
+        if p.stem in out:
+            raise BadImageError(f"{p}: two {what} files named {p.stem!r} ({out[p.stem].name} and {p.name})")
+        out[p.stem] = p
+    if not out:
+        raise BadImageError(f"{folder}: no {what} images (PNG/JPEG/…) in this folder")
+    return out
+
+
+def _partner(stem: str, table: dict[str, Path], folder, what: str, of: Path) -> Path:
+    if stem not in table:
+        raise BadImageError(f"{of}: no {what} named {stem}.* in {folder}")
+    return table[stem]
+
+
+def load_pairs(images_dir, masks_dir, exemplars_dir=None):
+    """A folder of images and a folder of masks paired by file stem, all read and checked.
+
+    Returns ``(names, images, holes, exemplars)`` — lists of ``1×3×H×W`` / ``1×1×H×W``
+    tensors (sizes may differ between pairs; a mask must match its image). Without
+    ``exemplars_dir`` the exemplar of image ``i`` is image ``i + 1 mod N`` resized to it.
+    """
+    imgs = _by_stem(images_dir, "image")
+    mks = _by_stem(masks_dir, "mask")
+    exs = _by_stem(exemplars_dir, "exemplar") if exemplars_dir else None
+    names, images, holes, exemplars = [], [], [], []
+    for stem, path in imgs.items():
+        image = load_image(path)
+        hole = load_mask(_partner(stem, mks, masks_dir, "mask", path), size=tuple(image.shape[-2:]))
+        names.append(stem)
+        images.append(image)
+        holes.append(hole)
+        if exs is not None:
+            exemplars.append(load_image(_partner(stem, exs, exemplars_dir, "exemplar", path)))
+    if exs is None:
+        exemplars = [images[(i + 1) % len(images)] for i in range(len(images))]
+    exemplars = [e if e.shape[-2:] == im.shape[-2:] else
+                 F.interpolate(e, size=im.shape[-2:], mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)
+                 for e, im in zip(exemplars, images)]
+    return names, images, holes, exemplars
+
+
+def evaluate_folder(methods: Sequence, images_dir, masks_dir, *, exemplars=None, seed: int = 0,
+                    device: str = "cpu", fid: bool = False, keep_images: bool = True,
+                    progress: bool = True) -> EvalResult:
+    """Your own image/mask pairs (any sizes), every method, metrics per image; one column ``pairs``."""
+    from tqdm.auto import tqdm
+
+    names, images, holes, exs = load_pairs(images_dir, masks_dir, exemplars)
+    models = _resolve_methods(methods, device)
+    mnames = [getattr(m, "name", type(m).__name__) for m in models]
+    result = EvalResult(mnames, [FOLDER_BIN], names=names, config={
+        "source": f"{images_dir} + {masks_dir}", "n_images": len(names), "size": "native", "n_per_bin": 1,
+        "seed": int(seed), "exemplar": str(exemplars) if exemplars else "next image (i+1 mod N)", "fid": bool(fid)})
+    bar = tqdm(total=len(models) * len(names), desc="evaluate", disable=not progress, unit="image")
+    with torch.no_grad():
+        for model, mname in zip(models, mnames):
+            fakes = []
+            for i, (img, hole, ex) in enumerate(zip(images, holes, exs)):
+                out = model.inpaint(img.to(device), hole.to(device), Guide(exemplar=ex.to(device)),
+                                    seed=_batch_seed(seed, 0, i)).float().cpu()
+                _check_composite(mname, img, out, hole)
+                fakes.append(out)
+                [vals] = _per_image_metrics(img, out, hole)
+                result.records.append({"method": mname, "bin": FOLDER_BIN, "image": names[i],
+                                       "hole_ratio": float(hole.mean()), "metrics": vals})
+                bar.update(1)
+            if fid:
+                result.set_values[(mname, FOLDER_BIN)] = _fid_of_lists(images, fakes, holes)
+            if keep_images:
+                result.composites[(mname, FOLDER_BIN)] = [tensor_to_array(f) for f in fakes]
+    bar.close()
+    return result
+
+
+def _fid_of_lists(reals: list[Tensor], fakes: list[Tensor], holes: list[Tensor]) -> dict[str, float]:
+    """FID over images of possibly different sizes: each resized to the first one's size (Inception resizes anyway)."""
+    size = reals[0].shape[-2:]
+
+    def stack(ts, mode="bicubic"):
+        return torch.cat([t if t.shape[-2:] == size else
+                          F.interpolate(t, size=size, mode=mode, **({"align_corners": False} if mode != "nearest" else {}))
+                          for t in ts])
+
+    return _set_metrics(stack(reals).clamp(-1, 1), stack(fakes).clamp(-1, 1), stack(holes, "nearest"), True)
+
+
+def compare_folders(real_dir, fake_dir, masks_dir=None, *, fid: bool = False) -> dict:
+    """Metrics between two folders paired by file stem (``faceinpaint metrics``).
+
+    With ``masks_dir`` the metrics see the hole masks (named like the images); without, the
+    hole is the whole image (plain full-image comparison).
+    """
+    reals = _by_stem(real_dir, "real")
+    fakes = _by_stem(fake_dir, "fake")
+    mks = _by_stem(masks_dir, "mask") if masks_dir else None
+    per_image, R, Fk, H = {}, [], [], []
+    for stem, fpath in fakes.items():
+        rpath = _partner(stem, reals, real_dir, "real image", fpath)
+        real, fake = load_image(rpath), load_image(fpath)
+        if real.shape != fake.shape:
+            raise BadImageError(f"{fpath}: is {fake.shape[-1]}×{fake.shape[-2]} but {rpath.name} is "
+                                f"{real.shape[-1]}×{real.shape[-2]}")
+        if mks is not None:
+            hole = load_mask(_partner(stem, mks, masks_dir, "mask", fpath), size=tuple(real.shape[-2:]))
+        else:
+            hole = torch.ones_like(real[:, :1])
+        [vals] = _per_image_metrics(real, fake, hole)
+        per_image[stem] = vals
+        R.append(real), Fk.append(fake), H.append(hole)
+    keys = list(next(iter(per_image.values())))
+    mean = {k: _mean_std([v[k] for v in per_image.values()])[0] for k in keys}
+    std = {k: _mean_std([v[k] for v in per_image.values()])[1] for k in keys}
+    if fid:
+        mean.update(_fid_of_lists(R, Fk, H))
+    return {"real": str(real_dir), "fake": str(fake_dir), "masks": str(masks_dir) if masks_dir else None,
+            "pairs": len(per_image), "mean": mean, "std": std, "per_image": per_image,
+            "note": "metrics on [0, 1] RGB; vgg19_perceptual is a VGG19 feature distance, not LPIPS"}
