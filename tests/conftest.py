@@ -18,3 +18,4 @@ def data_ready():
     if not root.exists():
         pytest.fail(f"prepared data missing at {root}: run `faceinpaint data prepare` (make test does)")
     return root
+

@@ -328,3 +328,32 @@ def test_clip_grad_norm(tmp_path):
     trainer.ctx.optimize("D", loss, clip_grad_norm=0.5)
     norm = torch.sqrt(sum(p.grad.square().sum() for p in params))
     assert abs(norm.item() - 0.5) < 1e-4
+
+
+def test_amp_is_off_on_cpu(tmp_path):
+    trainer = Trainer(ToyGAN(), ToyData(), cfg(tmp_path, amp=True))
+    assert trainer.amp is False and trainer.scalers == {}
+    with trainer.ctx.autocast():
+        assert not torch.is_autocast_enabled("cpu")
+
+
+def test_grad_scaler_path_gives_the_plain_update(tmp_path):
+    """The scaled backward → unscale → step path (used with fp16 on CUDA), run here with CPU scalers:
+    a power-of-two scale is exact, so the updates equal the unscaled ones."""
+    plain = Trainer(ToyGAN(), ToyData(), cfg(tmp_path, "plain", steps=2))
+    scaled = Trainer(ToyGAN(), ToyData(), cfg(tmp_path, "scaled", steps=2))
+    scaled.scalers = {n: torch.amp.GradScaler("cpu", init_scale=2.0**8) for n in scaled.optimizers}
+    plain.fit(), scaled.fit()
+    for name in ("G", "D"):
+        for k, v in plain.task.nets[name].state_dict().items():
+            assert torch.allclose(v, scaled.task.nets[name].state_dict()[k], atol=1e-7, rtol=1e-6)
+    assert scaled.scalers["D"].get_scale() == 2.0**8
+    assert set(read_checkpoint(scaled.ckpt_path)["scalers"]) == {"G", "D"}
+
+
+def test_worker_processes_keep_the_data_order(tmp_path):
+    inline = Trainer(ToyGAN(), ToyData(), cfg(tmp_path, "w0", steps=3))
+    workers = Trainer(ToyGAN(), ToyData(), cfg(tmp_path, "w1", steps=3, num_workers=1))
+    inline.fit(), workers.fit()
+    assert inline.task.seen == workers.task.seen
+    assert_same_state(inline, workers)

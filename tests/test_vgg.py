@@ -153,8 +153,10 @@ def test_official_weights_win_and_are_used(tmp_path, monkeypatch):
     folder = tmp_path / "weights"
     folder.mkdir()
     torch.manual_seed(0)
-    ref = tv.models.vgg19(weights=None).eval()
-    torch.save(ref.state_dict(), folder / "vgg19-dcbb9e9d.pth")
+    from torchvision.models.vgg import cfgs, make_layers
+
+    trunk = make_layers(cfgs["E"]).eval()  # torchvision's VGG19 .features; the classifier is not needed
+    torch.save({f"features.{k}": v for k, v in trunk.state_dict().items()}, folder / "vgg19-dcbb9e9d.pth")
     monkeypatch.setenv("FACEINPAINT_WEIGHTS", str(folder))
     m = VGGFeatures(layers=("relu1_1", "relu3_1", "relu5_4"), weights="auto")
     assert m.kind == "torchvision" and "torchvision" in m.source and "vgg19-dcbb9e9d.pth" in m.source
@@ -163,7 +165,7 @@ def test_official_weights_win_and_are_used(tmp_path, monkeypatch):
         got = m(x)
         h = to_imagenet(x)
         tv_out = {}
-        for i, layer in enumerate(ref.features):
+        for i, layer in enumerate(trunk):
             h = layer(h.clone())
             tv_out[i] = h
     # torchvision indices of relu1_1, relu3_1, relu5_4

@@ -145,12 +145,13 @@ def cmd_evaluate(args) -> int:
     built = _build_methods(args.method, args.checkpoint, device)
     if args.images and args.masks:
         result = ev.evaluate_folder(built, args.images, args.masks, exemplars=args.exemplars, seed=args.seed,
-                                    device=device, fid=args.fid)
+                                    device=device, fid=args.fid, identity=args.identity,
+                                    keep_images=not args.no_images)
     else:
         images = ev.load_images(args.images, size=args.size, limit=args.limit)
         result = ev.evaluate(built, images, bins=args.bins, n_per_bin=args.n_per_bin, seed=args.seed,
-                             out_dir=None, exemplars=None, fid=args.fid, device=device,
-                             batch_size=args.batch_size)
+                             out_dir=None, exemplars=None, fid=args.fid, identity=args.identity, device=device,
+                             batch_size=args.batch_size, keep_images=not args.no_images)
     written = result.write(args.out, images=not args.no_images)
     print(result.to_markdown())
     print(f"written: {', '.join(str(p) for p in written)}")
@@ -247,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--batch-size", type=int, default=16)
     pe.add_argument("--seed", type=int, default=0)
     pe.add_argument("--fid", action="store_true", help="also FID (Inception; slow on a CPU)")
+    pe.add_argument("--identity", action="store_true",
+                    help="also identity similarity (face-recognition cosine) of each composite to its exemplar")
     pe.add_argument("--no-images", action="store_true", help="write the tables only, not the inpainted PNGs")
     pe.add_argument("--device", default="auto")
     pe.add_argument("--out", required=True, help="output folder")

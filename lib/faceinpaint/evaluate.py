@@ -42,7 +42,7 @@ from torch import Tensor
 
 from . import masks as masks_mod
 from .errors import BadImageError, FaceInpaintError
-from .io import atomic_write_text, list_images, load_image, load_mask, save_image, save_mask, tensor_to_array, write_json
+from .io import atomic_write_text, list_images, load_image, load_mask, save_mask, tensor_to_array, write_json
 from .methods.base import Guide
 
 DEFAULT_SIZE = 128  # CPU scale; every method resizes to its own resolution and back
@@ -51,7 +51,8 @@ FOLDER_BIN = "pairs"  # the single 'bin' of a user's own image/mask pairs
 
 # Direction of each metric (the markdown header shows ↑/↓).
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "ms_ssim": True, "l1": False, "mse": False,
-                    "vgg19_perceptual": False, "lpips": False, "fid": False, "identity": True}
+                    "psnr_hole": True, "l1_hole": False, "vgg19_perceptual": False, "lpips": False,
+                    "fid": False, "identity": True}
 SET_METRICS = ("fid",)  # computed over a whole set, no per-image value
 
 
@@ -137,38 +138,56 @@ def default_exemplars(images: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- metrics
-def _per_image_metrics(real: Tensor, fake: Tensor, hole: Tensor) -> list[dict[str, float]]:
-    """Every per-image metric of :func:`faceinpaint.metrics.compute_all`, one dict per image."""
+def _per_image_metrics(real: Tensor, fake: Tensor, hole: Tensor, *, exemplar: Tensor | None = None,
+                       identity: bool = False, device: str = "cpu", batch_size: int = 16,
+                       networks: dict | None = None) -> list[dict[str, float]]:
+    """Every per-image metric of :func:`faceinpaint.metrics.compute_per_image`, one dict per image.
+
+    ``identity``: also the face-recognition cosine between the composite and ``exemplar``.
+    ``networks`` (if given) is updated with which network produced each network-based value.
+    """
     from . import metrics
 
-    out = []
-    for i in range(real.shape[0]):
-        values = metrics.compute_all(real[i:i + 1], fake[i:i + 1], hole[i:i + 1])
-        out.append({k: float(v) for k, v in values.items() if k not in SET_METRICS})
+    which = tuple(metrics.DEFAULT_METRICS) + (("identity",) if identity and exemplar is not None else ())
+    out: list[dict[str, float]] = []
+    for start in range(0, real.shape[0], batch_size):  # bounded memory for the VGG features
+        sl = slice(start, start + batch_size)
+        vals, nets, _ = metrics.compute_per_image(real[sl], fake[sl], hole[sl], which,
+                                                  exemplar=None if exemplar is None else exemplar[sl], device=device)
+        if networks is not None:
+            networks.update(nets)
+        n = real[sl].shape[0]
+        out += [{k: float(v[i]) for k, v in vals.items()} for i in range(n)]
     return out
 
 
-def _set_metrics(real: Tensor, fake: Tensor, hole: Tensor, fid: bool) -> dict[str, float]:
+def _set_metrics(real: Tensor, fake: Tensor, fid: bool, device: str = "cpu") -> dict[str, float]:
+    """Set-level metrics of one (method, bin): FID (TF-FID Inception) when asked."""
     if not fid:
         return {}
     from . import metrics
 
-    values = metrics.compute_all(real, fake, hole, fid=True)
-    return {k: float(values[k]) for k in SET_METRICS if k in values}
+    return {"fid": float(metrics.fid_from_images(real, fake, device=device, progress=False))}
 
 
 # ----------------------------------------------------------------------------- result
 def _mean_std(values: list[float]) -> tuple[float, float]:
-    arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
+    """Mean and sample std (ddof 1). An infinite PSNR (an exact reproduction) makes the mean
+    infinite — it is reported as such, never dropped."""
+    arr = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
     if arr.size == 0:
         return float("nan"), float("nan")
+    if np.isinf(arr).any():
+        return float(arr.mean()), float("nan")
     return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
 
 
-def _fmt(metric: str, v: float) -> str:
-    if v is None or not math.isfinite(v):
+def _fmt(metric: str, v: float | None) -> str:
+    if v is None or math.isnan(v):
         return "–"
-    return f"{v:.2f}" if metric in ("psnr", "fid") else f"{v:.4f}"
+    if math.isinf(v):
+        return "∞" if v > 0 else "-∞"
+    return f"{v:.2f}" if metric.startswith("psnr") or metric == "fid" else f"{v:.4f}"
 
 
 def _bin_label(b: str) -> str:
@@ -254,6 +273,8 @@ class EvalResult:
                         cells.append(f"{_fmt(k, c['mean'])} ± {_fmt(k, c['std'])}")
                 lines.append(f"| {m} | " + " | ".join(cells) + " |")
             lines.append("")
+        for k, v in (cfg.get("networks") or {}).items():
+            lines.append(f"- {k}: {v}")
         return "\n".join(lines)
 
     def to_csv(self) -> str:
@@ -287,14 +308,15 @@ class EvalResult:
         for ax, k in zip(axes.flat, metrics):
             ratio = [i for i, b in enumerate(self.bins) if b.startswith("bin_")]
             other = [i for i, b in enumerate(self.bins) if not b.startswith("bin_")]
-            for m in self.methods:
+            for j, m in enumerate(self.methods):
+                xj = x + (j - (len(self.methods) - 1) / 2) * 0.06  # side by side: error bars stay readable
                 mean = np.array([s[m][b].get(k, {}).get("mean", np.nan) for b in self.bins], dtype=float)
                 std = np.array([(s[m][b].get(k, {}).get("std") or 0.0) for b in self.bins], dtype=float)
-                line = ax.errorbar(x[ratio], mean[ratio], yerr=std[ratio], marker="o", capsize=3, label=m) \
+                line = ax.errorbar(xj[ratio], mean[ratio], yerr=std[ratio], marker="o", capsize=3, label=m) \
                     if ratio else None
                 color = line[0].get_color() if line is not None else None
                 if other:
-                    ax.errorbar(x[other], mean[other], yerr=std[other], marker="s", linestyle="none",
+                    ax.errorbar(xj[other], mean[other], yerr=std[other], marker="s", linestyle="none",
                                 capsize=3, color=color, label=None if line is not None else m)
             ax.set_xticks(x, [_bin_label(b) for b in self.bins], rotation=30, fontsize=8)
             ax.set_title(f"{k} {'↑' if HIGHER_IS_BETTER.get(k, False) else '↓'}")
@@ -371,13 +393,14 @@ def evaluate(methods: Sequence, images: Faces | Tensor | str | os.PathLike | Non
              bins: Sequence[str] | None = None, n_per_bin: int | None = None, seed: int = 0,
              out_dir: str | os.PathLike | None = None, exemplars: Tensor | str | None = None, *,
              size: int | None = None, fid: bool = False, device: str = "cpu", batch_size: int = 16,
-             keep_images: bool = True, progress: bool = True) -> EvalResult:
+             identity: bool = False, keep_images: bool = True, progress: bool = True) -> EvalResult:
     """Run the protocol: every method × every bin on the same seeded masks; returns the table.
 
     ``methods``: Inpainters or registry names. ``images``: :class:`Faces`, a square
     ``N×3×S×S`` tensor, a folder, or ``None`` (the prepared test split). ``exemplars``:
     ``None`` (another test face, :func:`default_exemplars`), ``"self"`` (the image itself) or
-    an ``N×3×S×S`` tensor. ``out_dir``: also :meth:`EvalResult.write` there.
+    an ``N×3×S×S`` tensor. ``out_dir``: also :meth:`EvalResult.write` there. ``fid``: FID per
+    (method, bin) set; ``identity``: face-recognition cosine between composite and exemplar.
     """
     from tqdm.auto import tqdm
 
@@ -410,7 +433,9 @@ def evaluate(methods: Sequence, images: Faces | Tensor | str | os.PathLike | Non
         "n_images": n, "size": size, "n_per_bin": n_per_bin, "seed": int(seed), "bins": bins,
         "exemplar": "self" if isinstance(exemplars, str) else ("next test face (i+1 mod N)" if exemplars is None
                                                                 else "given"),
-        "mask_of_image_i": "mask i mod n_per_bin of each bin", "fid": bool(fid)})
+        "mask_of_image_i": "mask i mod n_per_bin of each bin", "fid": bool(fid), "identity": bool(identity)})
+    networks: dict[str, str] = {}
+    result.config["networks"] = networks  # filled as metrics run: which network produced which value
     holes = {b: m[torch.arange(n) % n_per_bin] for b, m in bin_masks.items()}
     result.masks = {b: [hh[0].numpy() for hh in holes[b]] for b in bins}
     n_batches = math.ceil(n / batch_size)
@@ -429,11 +454,13 @@ def evaluate(methods: Sequence, images: Faces | Tensor | str | os.PathLike | Non
                     outs.append(out)
                     bar.update(1)
                 fake = torch.cat(outs)
-                for i, vals in enumerate(_per_image_metrics(images.images, fake, holes[b])):
+                per_image = _per_image_metrics(images.images, fake, holes[b], exemplar=ex_all, identity=identity,
+                                               device=device, batch_size=batch_size, networks=networks)
+                for i, vals in enumerate(per_image):
                     result.records.append({"method": mname, "bin": b, "image": images.names[i],
                                            "mask_index": i % n_per_bin,
                                            "hole_ratio": float(holes[b][i].mean()), "metrics": vals})
-                sv = _set_metrics(images.images, fake, holes[b], fid)
+                sv = _set_metrics(images.images, fake, fid, device)
                 if sv:
                     result.set_values[(mname, b)] = sv
                 if keep_images:
@@ -491,7 +518,7 @@ def load_pairs(images_dir, masks_dir, exemplars_dir=None):
 
 
 def evaluate_folder(methods: Sequence, images_dir, masks_dir, *, exemplars=None, seed: int = 0,
-                    device: str = "cpu", fid: bool = False, keep_images: bool = True,
+                    device: str = "cpu", fid: bool = False, identity: bool = False, keep_images: bool = True,
                     progress: bool = True) -> EvalResult:
     """Your own image/mask pairs (any sizes), every method, metrics per image; one column ``pairs``."""
     from tqdm.auto import tqdm
@@ -501,7 +528,10 @@ def evaluate_folder(methods: Sequence, images_dir, masks_dir, *, exemplars=None,
     mnames = [getattr(m, "name", type(m).__name__) for m in models]
     result = EvalResult(mnames, [FOLDER_BIN], names=names, config={
         "source": f"{images_dir} + {masks_dir}", "n_images": len(names), "size": "native", "n_per_bin": 1,
-        "seed": int(seed), "exemplar": str(exemplars) if exemplars else "next image (i+1 mod N)", "fid": bool(fid)})
+        "seed": int(seed), "exemplar": str(exemplars) if exemplars else "next image (i+1 mod N)", "fid": bool(fid),
+        "identity": bool(identity)})
+    networks: dict[str, str] = {}
+    result.config["networks"] = networks
     bar = tqdm(total=len(models) * len(names), desc="evaluate", disable=not progress, unit="image")
     with torch.no_grad():
         for model, mname in zip(models, mnames):
@@ -511,28 +541,28 @@ def evaluate_folder(methods: Sequence, images_dir, masks_dir, *, exemplars=None,
                                     seed=_batch_seed(seed, 0, i)).float().cpu()
                 _check_composite(mname, img, out, hole)
                 fakes.append(out)
-                [vals] = _per_image_metrics(img, out, hole)
+                [vals] = _per_image_metrics(img, out, hole, exemplar=ex, identity=identity, device=device,
+                                            networks=networks)
                 result.records.append({"method": mname, "bin": FOLDER_BIN, "image": names[i],
                                        "hole_ratio": float(hole.mean()), "metrics": vals})
                 bar.update(1)
             if fid:
-                result.set_values[(mname, FOLDER_BIN)] = _fid_of_lists(images, fakes, holes)
+                result.set_values[(mname, FOLDER_BIN)] = _fid_of_lists(images, fakes, device)
             if keep_images:
                 result.composites[(mname, FOLDER_BIN)] = [tensor_to_array(f) for f in fakes]
     bar.close()
     return result
 
 
-def _fid_of_lists(reals: list[Tensor], fakes: list[Tensor], holes: list[Tensor]) -> dict[str, float]:
-    """FID over images of possibly different sizes: each resized to the first one's size (Inception resizes anyway)."""
+def _fid_of_lists(reals: list[Tensor], fakes: list[Tensor], device: str = "cpu") -> dict[str, float]:
+    """FID over images of possibly different sizes: each resized to the first one's size (Inception resizes to 299 anyway)."""
     size = reals[0].shape[-2:]
 
-    def stack(ts, mode="bicubic"):
+    def stack(ts):
         return torch.cat([t if t.shape[-2:] == size else
-                          F.interpolate(t, size=size, mode=mode, **({"align_corners": False} if mode != "nearest" else {}))
-                          for t in ts])
+                          F.interpolate(t, size=size, mode="bicubic", align_corners=False).clamp(-1, 1) for t in ts])
 
-    return _set_metrics(stack(reals).clamp(-1, 1), stack(fakes).clamp(-1, 1), stack(holes, "nearest"), True)
+    return _set_metrics(stack(reals), stack(fakes), True, device)
 
 
 def compare_folders(real_dir, fake_dir, masks_dir=None, *, fid: bool = False) -> dict:
@@ -544,7 +574,7 @@ def compare_folders(real_dir, fake_dir, masks_dir=None, *, fid: bool = False) ->
     reals = _by_stem(real_dir, "real")
     fakes = _by_stem(fake_dir, "fake")
     mks = _by_stem(masks_dir, "mask") if masks_dir else None
-    per_image, R, Fk, H = {}, [], [], []
+    per_image, R, Fk, networks = {}, [], [], {}
     for stem, fpath in fakes.items():
         rpath = _partner(stem, reals, real_dir, "real image", fpath)
         real, fake = load_image(rpath), load_image(fpath)
@@ -555,14 +585,14 @@ def compare_folders(real_dir, fake_dir, masks_dir=None, *, fid: bool = False) ->
             hole = load_mask(_partner(stem, mks, masks_dir, "mask", fpath), size=tuple(real.shape[-2:]))
         else:
             hole = torch.ones_like(real[:, :1])
-        [vals] = _per_image_metrics(real, fake, hole)
+        [vals] = _per_image_metrics(real, fake, hole, networks=networks)
         per_image[stem] = vals
-        R.append(real), Fk.append(fake), H.append(hole)
+        R.append(real), Fk.append(fake)
     keys = list(next(iter(per_image.values())))
     mean = {k: _mean_std([v[k] for v in per_image.values()])[0] for k in keys}
     std = {k: _mean_std([v[k] for v in per_image.values()])[1] for k in keys}
     if fid:
-        mean.update(_fid_of_lists(R, Fk, H))
+        mean.update(_fid_of_lists(R, Fk))
     return {"real": str(real_dir), "fake": str(fake_dir), "masks": str(masks_dir) if masks_dir else None,
-            "pairs": len(per_image), "mean": mean, "std": std, "per_image": per_image,
+            "pairs": len(per_image), "mean": mean, "std": std, "per_image": per_image, "networks": networks,
             "note": "metrics on [0, 1] RGB; vgg19_perceptual is a VGG19 feature distance, not LPIPS"}

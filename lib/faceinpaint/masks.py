@@ -23,7 +23,7 @@ lafin                LaFIn §4                     50 % block128, 50 % irregular
 centre               all (evaluation)             centred square of half the side (25 %)
 wgan_central         Vitoria et al. tab. 1        = centre (at 64: the central 32×32)
 wgan_three_squares   Vitoria et al. tab. 2        three squares of side s/4 (eyes, mouth)
-bin_10_20 … bin_50_60 evaluation                  free-form strokes with hole ratio in the bin
+bin_10_20…bin_50_60 evaluation                   free-form strokes with hole ratio in the bin
 ==================== ============================ =========================================
 
 Real mask datasets (NVIDIA irregular masks of Liu et al. 2018, used by LaFIn; QuickDraw

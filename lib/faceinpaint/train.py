@@ -566,7 +566,7 @@ class Trainer:
         # and a resumed run would diverge from an uninterrupted one
         gen = torch.Generator().manual_seed(derive_seed(self.config.seed, self.env.rank, self.step, 7))
         return DataLoader(self.dataset, batch_sampler=sampler, num_workers=self.config.num_workers,
-                          collate_fn=_collate, pin_memory=self.device.type == "cuda",
+                          collate_fn=_collate, pin_memory=self.device.type == "cuda", generator=gen,
                           persistent_workers=False)
 
     def _sync_start(self) -> None:
@@ -609,8 +609,10 @@ class Trainer:
 
     def fit(self, resume: bool = False) -> FitResult:
         """Train up to ``config.steps``; ``resume=True`` continues from ``out_dir/checkpoint.pt``
-        (starting fresh when there is none). Raises :class:`NonFiniteLossError` (the last good
-        checkpoint is left as it was) on a NaN/Inf loss."""
+        (starting fresh when there is none; returning at once when it is already at ``steps``).
+        Without ``resume`` an existing checkpoint is never overwritten: that is an error.
+        Raises :class:`NonFiniteLossError` (the last good checkpoint is left as it was) on a
+        NaN/Inf loss. Under torchrun a process group started by the Trainer ends here."""
         try:
             return self._fit(resume)
         finally:

@@ -1,0 +1,323 @@
+"""The command line (cli.py): stable commands, one-line errors, nothing written on failure."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceinpaint import cli
+from faceinpaint.errors import FaceInpaintError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 1
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, f"expected one error line, got:\n{err}"
+    assert lines[0].startswith("faceinpaint: error: ")
+    assert "Traceback" not in err
+    for n in needles:
+        assert n in lines[0], f"{n!r} not in {lines[0]!r}"
+
+
+def files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def smooth_face(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth non-trivial RGB picture (uint8), so inpainting has something to continue."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([np.sin(3 * xx + 1), np.cos(4 * yy), np.sin(2 * (xx + yy))], -1)
+    noise = rng.normal(0, 0.05, (h, w, 3))
+    return np.clip((base + noise + 1) * 127.5, 0, 255).astype(np.uint8)
+
+
+def write_png(arr: np.ndarray, path: Path) -> Path:
+    Image.fromarray(arr).save(path)
+    return path
+
+
+def write_mask(h: int, w: int, path: Path, box=None) -> Path:
+    m = np.zeros((h, w), np.uint8)
+    t, l, b, r = box or (h // 4, w // 4, h // 2, 3 * w // 4)
+    m[t:b, l:r] = 255
+    Image.fromarray(m, mode="L").save(path)
+    return path
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """A 70×90 (odd, non-square) RGB PNG and its mask."""
+    img = write_png(smooth_face(70, 90), tmp_path / "face.png")
+    mask = write_mask(70, 90, tmp_path / "face_mask.png")
+    return img, mask
+
+
+# ----------------------------------------------------------------------------- inpaint
+@pytest.mark.parametrize("method", ["telea", "navier_stokes", "biharmonic"])
+def test_inpaint_classical_keeps_known_bytes(capsys, tmp_path, pair, method):
+    img, mask = pair
+    out = tmp_path / "out" / "result.png"
+    code, stdout, err = run_cli(capsys, "inpaint", "--method", method, "--image", img, "--mask", mask, "--out", out)
+    assert code == 0, err
+    src, res = np.asarray(Image.open(img)), np.asarray(Image.open(out))
+    hole = np.asarray(Image.open(mask)) >= 128
+    assert res.shape == src.shape and res.dtype == np.uint8
+    np.testing.assert_array_equal(res[~hole], src[~hole])  # known pixels: the input's exact bytes
+    assert (res[hole] != src[hole]).any()                  # the hole was filled, not copied
+
+
+def test_inpaint_via_subprocess_and_exemplar(tmp_path, pair):
+    """The real entry point (`python -m faceinpaint`), with an exemplar of another size."""
+    img, mask = pair
+    ex = write_png(smooth_face(40, 30, seed=5), tmp_path / "ex.png")
+    out = tmp_path / "o.png"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-m", "faceinpaint", "inpaint", "--method", "telea", "--image", str(img),
+                        "--mask", str(mask), "--exemplar", str(ex), "--seed", "3", "--out", str(out)],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert out.is_file() and Image.open(out).size == (90, 70)
+
+
+def test_inpaint_subprocess_error_is_one_line(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "faceinpaint", "inpaint", "--method", "telea", "--image",
+                        str(tmp_path / "missing.png"), "--mask", str(tmp_path / "m.png"), "--out",
+                        str(tmp_path / "o.png")], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert p.returncode == 1
+    assert p.stderr.strip().splitlines() == [f"faceinpaint: error: {tmp_path / 'missing.png'}: no such file"]
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_inpaint_mask_size_mismatch(capsys, tmp_path, pair):
+    img, _ = pair
+    bad = write_mask(64, 64, tmp_path / "small_mask.png")
+    out = tmp_path / "o.png"
+    code, _, err = run_cli(capsys, "inpaint", "--method", "telea", "--image", img, "--mask", bad, "--out", out)
+    assert_one_line_error(code, err, "small_mask.png", "64×64", "90×70")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("case", ["empty_mask", "full_mask"])
+def test_inpaint_useless_masks(capsys, tmp_path, pair, case):
+    img, _ = pair
+    m = np.full((70, 90), 0 if case == "empty_mask" else 255, np.uint8)
+    mask = tmp_path / f"{case}.png"
+    Image.fromarray(m, mode="L").save(mask)
+    out = tmp_path / "o.png"
+    code, _, err = run_cli(capsys, "inpaint", "--method", "telea", "--image", img, "--mask", mask, "--out", out)
+    assert_one_line_error(code, err, f"{case}.png")
+    assert not out.exists()
+
+
+def test_inpaint_unknown_and_unimplemented_methods(capsys, tmp_path, pair):
+    img, mask = pair
+    out = tmp_path / "o.png"
+    code, _, err = run_cli(capsys, "inpaint", "--method", "nope", "--image", img, "--mask", mask, "--out", out)
+    assert_one_line_error(code, err, "unknown method 'nope'")
+    from faceinpaint import methods
+
+    missing = [n for n in methods.names() if n not in methods.available()]
+    for name in missing[:1]:
+        code, _, err = run_cli(capsys, "inpaint", "--method", name, "--image", img, "--mask", mask, "--out", out)
+        assert_one_line_error(code, err, f"method '{name}' is not implemented yet")
+    assert not out.exists()
+
+
+def test_inpaint_checkpoint_for_classical_is_refused(capsys, tmp_path, pair):
+    img, mask = pair
+    ck = tmp_path / "c.pt"
+    ck.write_bytes(b"0")
+    code, _, err = run_cli(capsys, "inpaint", "--method", "telea", "--checkpoint", ck, "--image", img, "--mask", mask,
+                           "--out", tmp_path / "o.png")
+    assert_one_line_error(code, err, "c.pt", "takes no checkpoint")
+
+
+def test_inpaint_bad_output_suffix(capsys, tmp_path, pair):
+    img, mask = pair
+    code, _, err = run_cli(capsys, "inpaint", "--method", "telea", "--image", img, "--mask", mask,
+                           "--out", tmp_path / "o.txt")
+    assert_one_line_error(code, err, "o.txt", ".png")
+    assert not (tmp_path / "o.txt").exists()
+
+
+def test_usage_errors_are_one_line_exit_1(capsys):
+    code, _, err = run_cli(capsys, "inpaint", "--method", "telea")
+    assert_one_line_error(code, err, "--image")
+    code, _, err = run_cli(capsys, "frobnicate")
+    assert_one_line_error(code, err, "frobnicate")
+    code, _, err = run_cli(capsys, "masks", "--kind", "centre", "--size", "x", "--n", "1", "--out", "o")
+    assert_one_line_error(code, err, "--size")
+
+
+def test_debug_reraises_with_traceback(capsys, tmp_path, pair):
+    _, mask = pair
+    with pytest.raises(FaceInpaintError, match="no such file"):
+        cli.main(["--debug", "inpaint", "--method", "telea", "--image", str(tmp_path / "x.png"), "--mask", str(mask),
+                  "--out", str(tmp_path / "o.png")])
+    with pytest.raises(FaceInpaintError):  # --debug after the command works too
+        cli.main(["inpaint", "--method", "telea", "--image", str(tmp_path / "x.png"), "--mask", str(mask),
+                  "--out", str(tmp_path / "o.png"), "--debug"])
+
+
+def test_unwritable_output_is_one_line(capsys, tmp_path, pair):
+    img, mask = pair
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _, err = run_cli(capsys, "inpaint", "--method", "telea", "--image", img, "--mask", mask,
+                           "--out", blocker / "o.png")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "file" in err and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- masks
+def test_masks_writes_binary_pngs(capsys, tmp_path):
+    out = tmp_path / "m"
+    code, _, err = run_cli(capsys, "masks", "--kind", "free_form", "--size", 48, "--n", 3, "--seed", 7, "--out", out)
+    assert code == 0, err
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == 3
+    for p in pngs:
+        im = Image.open(p)
+        assert im.mode == "L" and im.size == (48, 48)
+        vals = set(np.unique(np.asarray(im)).tolist())
+        assert vals == {0, 255}  # binary, with some hole and some known pixels
+    meta = json.loads((out / "masks.json").read_text())
+    assert meta["kind"] == "free_form" and meta["seed"] == 7
+    # same seed → same bytes
+    out2 = tmp_path / "m2"
+    assert run_cli(capsys, "masks", "--kind", "free_form", "--size", 48, "--n", 3, "--seed", 7, "--out", out2)[0] == 0
+    assert [p.read_bytes() for p in pngs] == [p.read_bytes() for p in sorted(out2.glob("*.png"))]
+
+
+def test_masks_unknown_kind(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "masks", "--kind", "zigzag", "--size", 48, "--n", 2, "--seed", 0,
+                           "--out", tmp_path / "m")
+    assert_one_line_error(code, err, "zigzag")
+    assert not (tmp_path / "m").exists()
+
+
+# ----------------------------------------------------------------------------- train
+def test_train_classical_is_refused(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--method", "telea", "--preset", "smoke", "--out", tmp_path / "run")
+    assert_one_line_error(code, err, "telea", "nothing to train")
+
+
+# ----------------------------------------------------------------------------- metrics
+def _face_folder(folder: Path, n: int, h: int = 40, w: int = 40, seed: int = 0, suffix=".png") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return [write_png(smooth_face(h, w, seed + i), folder / f"f{i:02d}{suffix}") for i in range(n)]
+
+
+def test_metrics_writes_json_with_metric_keys(capsys, tmp_path):
+    reals = _face_folder(tmp_path / "real", 3)
+    fake_dir = tmp_path / "fake"
+    fake_dir.mkdir()
+    rng = np.random.default_rng(0)
+    for p in reals:  # same names, noisy copies
+        arr = np.asarray(Image.open(p)).astype(np.int16) + rng.integers(-10, 11, (40, 40, 3))
+        write_png(np.clip(arr, 0, 255).astype(np.uint8), fake_dir / p.name)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for p in reals:
+        write_mask(40, 40, masks / p.name)
+    out = tmp_path / "res" / "metrics.json"
+    code, stdout, err = run_cli(capsys, "metrics", "--real", tmp_path / "real", "--fake", fake_dir,
+                                "--masks", masks, "--out", out)
+    assert code == 0, err
+    report = json.loads(out.read_text())
+    assert report["pairs"] == 3
+    for key in ("psnr", "ssim", "ms_ssim", "l1", "vgg19_perceptual"):
+        assert key in report["mean"], key
+        assert set(report["per_image"]) == {"f00", "f01", "f02"}
+    assert 25 < report["mean"]["psnr"] < 45  # ±10 grey levels of uniform noise ≈ 32 dB
+    # identical folders: perfect scores
+    out2 = tmp_path / "same.json"
+    assert run_cli(capsys, "metrics", "--real", tmp_path / "real", "--fake", tmp_path / "real", "--out", out2)[0] == 0
+    same = json.loads(out2.read_text())["mean"]
+    assert same["l1"] == 0 and same["ssim"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_metrics_missing_partner_and_size_mismatch(capsys, tmp_path):
+    _face_folder(tmp_path / "real", 2)
+    _face_folder(tmp_path / "fake", 3)  # f02 has no real partner
+    out = tmp_path / "m.json"
+    code, _, err = run_cli(capsys, "metrics", "--real", tmp_path / "real", "--fake", tmp_path / "fake", "--out", out)
+    assert_one_line_error(code, err, "f02.png", "no real image")
+    assert not out.exists()
+    (tmp_path / "fake" / "f02.png").unlink()
+    write_png(smooth_face(30, 40), tmp_path / "fake" / "f01.png")
+    code, _, err = run_cli(capsys, "metrics", "--real", tmp_path / "real", "--fake", tmp_path / "fake", "--out", out)
+    assert_one_line_error(code, err, "f01.png", "40×30")
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- evaluate
+def test_evaluate_telea_protocol_on_a_folder(capsys, tmp_path):
+    """`faceinpaint evaluate --method telea` on a couple of faces × the protocol's bins (small n)."""
+    _face_folder(tmp_path / "faces", 2, 50, 40)
+    out = tmp_path / "eval"
+    code, stdout, err = run_cli(capsys, "evaluate", "--method", "telea", "--method", "biharmonic",
+                                "--images", tmp_path / "faces", "--size", 32, "--n-per-bin", 2, "--out", out)
+    assert code == 0, err
+    md = (out / "table.md").read_text()
+    assert "| method | 10–20 % | 20–30 % | 30–40 % | 40–50 % | 50–60 % | centre |" in md
+    assert "| telea |" in md and "| biharmonic |" in md and "## psnr ↑" in md
+    data = json.loads((out / "metrics.json").read_text())
+    assert set(data["summary"]) == {"telea", "biharmonic"}
+    assert set(data["summary"]["telea"]) == {"bin_10_20", "bin_20_30", "bin_30_40", "bin_40_50", "bin_50_60", "centre"}
+    assert data["summary"]["telea"]["centre"]["psnr"]["n"] == 2
+    assert (out / "plot.png").is_file() and (out / "table.csv").is_file()
+    assert len(list((out / "images" / "telea").rglob("*.png"))) == 6 * 2
+
+
+def test_evaluate_pairs_by_name_writes_pngs_and_metrics(capsys, tmp_path):
+    imgs = _face_folder(tmp_path / "faces", 2, 45, 60)
+    (tmp_path / "masks").mkdir()
+    for p in imgs:
+        write_mask(45, 60, tmp_path / "masks" / p.name)
+    out = tmp_path / "eval"
+    code, _, err = run_cli(capsys, "evaluate", "--method", "telea", "--images", tmp_path / "faces",
+                           "--masks", tmp_path / "masks", "--out", out)
+    assert code == 0, err
+    for p in imgs:
+        res = np.asarray(Image.open(out / "telea" / p.name))
+        src = np.asarray(Image.open(p))
+        hole = np.asarray(Image.open(tmp_path / "masks" / p.name)) >= 128
+        np.testing.assert_array_equal(res[~hole], src[~hole])
+    data = json.loads((out / "metrics.json").read_text())
+    assert data["summary"]["telea"]["pairs"]["psnr"]["n"] == 2
+
+
+def test_evaluate_missing_mask_writes_nothing(capsys, tmp_path):
+    imgs = _face_folder(tmp_path / "faces", 2)
+    (tmp_path / "masks").mkdir()
+    write_mask(40, 40, tmp_path / "masks" / imgs[0].name)
+    out = tmp_path / "eval"
+    code, _, err = run_cli(capsys, "evaluate", "--method", "telea", "--images", tmp_path / "faces",
+                           "--masks", tmp_path / "masks", "--out", out)
+    assert_one_line_error(code, err, "f01.png", "no mask")
+    assert not out.exists()
+
+
+def test_evaluate_masks_without_images_and_bad_checkpoint_spec(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "evaluate", "--method", "telea", "--masks", tmp_path, "--out", tmp_path / "o")
+    assert_one_line_error(code, err, "--masks needs --images")
+    code, _, err = run_cli(capsys, "evaluate", "--method", "telea", "--method", "biharmonic", "--checkpoint", "x.pt",
+                           "--out", tmp_path / "o")
+    assert_one_line_error(code, err, "METHOD=PATH")
+    assert not (tmp_path / "o").exists()
