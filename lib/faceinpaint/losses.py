@@ -118,7 +118,9 @@ def perceptual_loss(pred: Tensor, target: Tensor, extractor: FeatureExtractor, *
     per-element mean of each layer (authors' code: ``L1Loss``), summed over relu1_1…relu5_1
     (:data:`LAFIN_VGG_LAYERS`), on the raw output Î.
     refattr eq. 6, ``(1/N) Σ_i ‖φ_i(I_gt) − φ_i(I_comp)‖``: on the *composite*; pass
-    ``layer_weights=[1/N]*N``; LBAM's code uses the L1 mean (``distance="l1"``).
+    ``layer_weights=[1/N]*N``. The partial-convolution loss code that LBAM-style
+    implementations follow uses the per-layer L1 mean (``distance="l1"``) and adds the same
+    term for the raw output (call this twice).
     EXE-GAN eq. 6 uses LPIPS, which needs ImageNet VGG16/AlexNet weights not available offline;
     this VGG19 distance is its stand-in and must be called a perceptual loss, not LPIPS.
 
@@ -149,7 +151,7 @@ def style_loss(pred: Tensor, target: Tensor, extractor: FeatureExtractor, *,
     computes it on the **hole** region, ``style_loss(out * hole, img * hole, …)`` (the paper's
     ``∘M`` does not say which polarity; we follow the code).
     refattr eq. 7, ``(1/N) Σ_j ‖G_j(I_gt) − G_j(I_comp)‖``: on the **composite**
-    ``style_loss(comp, img, …, layer_weights=[1/N]*N)``; LBAM's code uses the L1 mean.
+    ``style_loss(comp, img, …, layer_weights=[1/N]*N)`` (L1 mean in that code family, too).
     """
     fp, ft = _features_pair(pred, target, extractor, layers)
     w = _layer_weights(len(fp), layer_weights)

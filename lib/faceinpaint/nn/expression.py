@@ -168,5 +168,6 @@ def expression_crop(images: Tensor, landmarks: Tensor, size: int = INPUT_SIZE) -
         after, before = int(round(d * 0.5)), d - int(round(d * 0.5))
         pad = (before, after, 0, 0) if h > w else (0, 0, before, after)
         face = F.pad(face[None], pad, value=-1.0)
+        # half-pixel bilinear; tfjs resizeBilinear uses the legacy corner-aligned grid (≤ ½ px shift)
         crops.append(F.interpolate(face, size=(size, size), mode="bilinear", align_corners=False))
     return torch.cat(crops) if crops else images.new_zeros(0, 3, size, size)

@@ -105,8 +105,10 @@ def load_asset_weights(manifest_asset: str, weights_asset: str) -> dict[str, tor
     """Read tfjs weights from two registered assets (manifest + its single ``.bin`` shard)."""
     manifest = assets.path(manifest_asset)
     shard = assets.path(weights_asset)
-    groups = json.loads(Path(manifest).read_text())
-    names = [p for g in groups for p in g["paths"]]
+    try:
+        names = [p for g in json.loads(Path(manifest).read_text()) for p in g["paths"]]
+    except (OSError, ValueError, TypeError, KeyError):
+        return read_weights(manifest)  # raises the precise AssetError
     if len(names) != 1:
         raise AssetError(f"asset '{manifest_asset}': expected one shard, the manifest names {names}")
     return read_weights(manifest, {names[0]: shard})

@@ -11,9 +11,9 @@ Which network (``VGGFeatures.source`` says it, every time):
    subtracted, no std division.
 
 Both are the VGG19 architecture the papers name (LaFIn eq. 5–6: relu1_1 … relu5_1); only the
-training run of the weights differs, so loss weights keep their meaning (feature magnitudes
-differ by the input scaling: Caffe features are about 255/4.4 ≈ 58× larger in the first layer
-— callers that mix sources must not compare raw numbers across sources).
+training run of the weights differs. Raw feature magnitudes do differ: Caffe inputs are on a
+0–255 scale, torchvision's on a (x − mean)/std scale, about 255 × 0.225 ≈ 57× smaller — so
+raw-feature losses must not be compared across sources (``source`` says which one ran).
 ``weights="torchvision_vgg16"`` gives the official VGG16 trunk (LBAM's perceptual network) when
 that file exists; it is never picked silently, since a 13-conv network changes what the losses
 measure.
