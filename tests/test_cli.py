@@ -384,3 +384,34 @@ def test_bad_images_through_evaluate_write_nothing(capsys, tmp_path, mode):
         code, _, err = run_cli(capsys, "evaluate", "--method", "telea", *argv, "--out", out)
         assert_one_line_error(code, err, target.name, EXPECTED[key])
         assert not out.exists(), key
+
+
+# ----------------------------------------------------------------------------- wiring of data prepare / train
+def test_data_prepare_calls_the_library(capsys, monkeypatch, tmp_path):
+    import faceinpaint.data as data
+
+    seen = {}
+    monkeypatch.setattr(data, "prepare", lambda root=None, force=False, **kw: seen.update(root=root, force=force))
+    code, _, err = run_cli(capsys, "data", "prepare", "--root", tmp_path, "--force")
+    assert code == 0, err
+    assert seen == {"root": str(tmp_path), "force": True}
+
+
+def test_train_calls_the_method_module(capsys, monkeypatch, tmp_path):
+    from faceinpaint import methods
+
+    seen = {}
+
+    class Module:
+        @staticmethod
+        def train(preset, data, out, resume, seed):
+            seen.update(preset=preset, data=data, out=out, resume=resume, seed=seed)
+            return Path(out) / "last.pt"
+
+    monkeypatch.setattr(methods, "_module", lambda spec: Module)
+    code, stdout, err = run_cli(capsys, "train", "--method", "lafin", "--preset", "smoke", "--data", tmp_path / "d",
+                                "--out", tmp_path / "run", "--resume", "--seed", 4)
+    assert code == 0, err
+    assert seen == {"preset": "smoke", "data": str(tmp_path / "d"), "out": str(tmp_path / "run"), "resume": True,
+                    "seed": 4}
+    assert "last.pt" in stdout

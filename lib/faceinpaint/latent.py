@@ -257,10 +257,11 @@ def optimise_latent(loss_fn: LossFn, n: int, z_dim: int, *, iters: int = 1000, l
         opt = torch.optim.Adam([z], lr=lr, betas=betas)
         hist: dict[str, list[Tensor]] = {}
         for _it in range(iters):
-            terms = loss_fn(z)
-            _record(hist, terms)
-            opt.zero_grad(set_to_none=True)
-            terms["total"].sum().backward()  # a sum: each image's z gets its own loss's gradient
+            with torch.enable_grad():  # the search needs gradients even when called under no_grad
+                terms = loss_fn(z)
+                _record(hist, terms)
+                opt.zero_grad(set_to_none=True)
+                terms["total"].sum().backward()  # a sum: each image's z gets its own loss's gradient
             opt.step()
             with torch.no_grad():
                 z.clamp_(-z_clamp, z_clamp)
