@@ -14,6 +14,7 @@ for (or breaks on) a learned method's imports.
 from __future__ import annotations
 
 import importlib
+import inspect
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,15 +136,21 @@ def resolve_checkpoint(name: str, checkpoint: str | Path | None) -> Path | None:
     return path
 
 
-def get(name: str, checkpoint: str | Path | None = None, device: str = "cpu", **kw) -> Inpainter:
+def get(name: str, checkpoint: str | Path | None = None, device: str = "cpu", *, preset: str | None = None,
+        **kw) -> Inpainter:
     """Build the method ``name`` as an :class:`~faceinpaint.methods.base.Inpainter`.
 
-    Raises :class:`~faceinpaint.errors.FaceInpaintError` for an unknown name, a method whose
-    module is not written yet, or a missing checkpoint (naming the file and the train command).
+    ``preset`` ("smoke", "cpu", "paper") selects a learned method's *inference* settings
+    (e.g. the number of latent-search iterations of ``wgan_completion``); methods without
+    such settings ignore it. Raises :class:`~faceinpaint.errors.FaceInpaintError` for an
+    unknown name, a method whose module is not written yet, or a missing checkpoint (naming
+    the file and the train command).
     """
     spec = _spec(name)
     builder = _attr(spec, spec.builder)
     ckpt = resolve_checkpoint(name, checkpoint)
+    if preset is not None and "preset" in inspect.signature(builder).parameters:
+        kw["preset"] = preset
     return builder(**dict(spec.builder_kw), checkpoint=ckpt, device=device, **kw)
 
 
