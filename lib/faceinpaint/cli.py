@@ -89,7 +89,11 @@ def _check_output_image(path: str) -> Path:
 def cmd_data_prepare(args) -> int:
     from . import data
 
-    data.prepare(root=args.root, force=args.force)
+    r = data.prepare(root=args.root, force=args.force)
+    fails = ", ".join(f["name"] for f in r["landmark_failures"]) or "none"
+    print(f"data ready in {r['prepared']}: {r['n_faces']} faces ({r['n_train']} train / {r['n_test']} test), "
+          f"{r['n_landmarks_ok']} with 68 landmarks (failures: {fails}), attributes {', '.join(r['attribute_names'])}; "
+          f"stages run: {', '.join(r['stages_run']) or 'none (up to date)'}; {r['seconds']:.1f} s")
     return 0
 
 
