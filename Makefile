@@ -34,7 +34,8 @@ demo: data
 	@echo "demo: figure and metrics in outputs/quickstart/"
 
 test: data
-	$(PY) -m pytest -n $(JOBS) --dist loadgroup -p no:cacheprovider --nbval-lax --sanitize-with tests/nbval_sanitize.cfg tests notebooks/01_data.ipynb notebooks/02_masks.ipynb
+	$(PY) -m pytest -n $(JOBS) -p no:cacheprovider tests
+	$(PY) -m pytest -p no:cacheprovider --nbval-lax --sanitize-with tests/nbval_sanitize.cfg notebooks/01_data.ipynb notebooks/02_masks.ipynb
 
 bench: data
 	@mkdir -p benchmarks/results
