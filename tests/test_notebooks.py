@@ -20,6 +20,9 @@ EXPECTED_KEYS: dict[str, set[str]] = {
     "01_data": {"n_faces", "n_landmarks_ok", "olivetti_auc", "attribute_names"},
     "02_masks": set(),
     "03_losses_and_metrics": set(),
+    "10_wgan_prior": {"prior", "train_steps", "checkpoint_step", "critic_real", "critic_fake", "patch_real",
+                      "patch_fake", "n_samples"},
+    "11_latent_completion": {"prior", "iters", "loss_drop", "poisson", "conditional", "ablation", "comparison"},
 }
 
 

@@ -156,6 +156,23 @@ def test_restarts_keep_the_best():
     assert torch.equal(three.history["total"][-1], three.loss)
 
 
+def test_snapshots_are_the_images_along_the_search():
+    G, D, P = tiny_nets()
+    image, hole = faces(2, seed=6), centre_hole(2)
+    res = complete(G, D, P, image, hole, LatentConfig(iters=6), generator=torch.Generator().manual_seed(2),
+                   snapshots=(0, 3, 6, 99))
+    assert sorted(res.snapshots) == [0, 3, 6]                 # 99 > iters: ignored
+    assert torch.equal(res.snapshots[6], res.image)           # the last one is G(ẑ)
+    # snapshot k is G(z_k): a search stopped after k steps ends on it
+    short = complete(G, D, P, image, hole, LatentConfig(iters=3), generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(short.image, res.snapshots[3], atol=1e-6)
+    assert not torch.allclose(res.snapshots[0], res.snapshots[6])
+    # with restarts, each image's snapshots come from the restart it keeps
+    two = complete(G, D, P, image, hole, LatentConfig(iters=4, restarts=2), generator=torch.Generator().manual_seed(2),
+                   snapshots=(4,))
+    assert torch.equal(two.snapshots[4], two.image)
+
+
 def test_yeh_objective_has_no_gradient_term():
     G, D, P = tiny_nets()
     res = complete(G, D, P, faces(1), centre_hole(1), W.yeh_config(iters=5), generator=torch.Generator().manual_seed(0))
@@ -262,6 +279,18 @@ def test_yeh_baseline_builds_from_the_same_checkpoint(smoke_checkpoint):
     known = (hole == 0).expand_as(image)
     assert torch.equal(out[known], image[known])
     assert "gradient" not in m.last.history
+    assert m.latent.patch_prior is False                      # Yeh et al.: one (global) critic as the prior
+    assert m.last.history["prior"].shape == (4, 1)
+
+
+def test_build_takes_a_preset_for_inference_settings(smoke_checkpoint):
+    _, path = smoke_checkpoint
+    assert W.build(path, progress=False).latent.iters == 10                 # the checkpoint's (smoke) setting
+    assert W.build(path, preset="cpu", progress=False).latent.iters == 300  # the CPU preset's shorter search
+    assert W.build(path, preset="paper", progress=False).latent.iters == 1000
+    assert W.build(path, preset="paper", iters=7, progress=False).latent.iters == 7
+    assert W.build_yeh(path, preset="cpu", progress=False).latent.iters == 300
+    assert methods.get("wgan_completion", checkpoint=path, preset="smoke", progress=False).latent.iters == 10
 
 
 def test_missing_checkpoint_names_the_file_and_the_train_command(tmp_path):

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -78,6 +78,7 @@ class LatentResult:
     image: Tensor               # G(ẑ), N×3×H×W, before any blending
     loss: Tensor                # N, final total loss per image
     history: dict[str, Tensor] = field(default_factory=dict)  # term → (iters + 1)×N, for plots
+    snapshots: dict[int, Tensor] = field(default_factory=dict)  # iteration → G(z) at it, N×3×H×W (for plots)
 
 
 # ----------------------------------------------------------------------------- weights, eq. (7), (14), (15)
@@ -240,26 +241,32 @@ def frozen_eval(*nets: nn.Module | None) -> Iterator[None]:
 def optimise_latent(loss_fn: LossFn, n: int, z_dim: int, *, iters: int = 1000, lr: float = 0.03,
                     betas: tuple[float, float] = (0.9, 0.999), z_clamp: float = 1.0, restarts: int = 1,
                     generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-                    progress: bool = False, desc: str = "latent search") -> LatentResult:
+                    progress: bool = False, desc: str = "latent search", snapshots: Sequence[int] = ()) -> LatentResult:
     """Minimise ``Σ_images loss_fn(z)["total"]`` over ``z`` (``n×z_dim``) with Adam, z₀ ~ N(0, I),
     clamping z to ``[−z_clamp, z_clamp]`` after every step (section 4).
 
     ``history[k]`` is ``(iters + 1)×n``: term ``k`` before each step and after the last one.
     With ``restarts > 1`` each image keeps the restart whose final total is lowest.
+    ``snapshots``: iterations ``k`` (0 … iters) at which to keep G(z_k), the image before step
+    ``k + 1`` (``iters``: the final one), in ``result.snapshots`` — free: the loss computes it anyway.
     """
     from tqdm.auto import tqdm
 
     best: LatentResult | None = None
+    keep = {int(k) for k in snapshots if 0 <= int(k) <= iters}
     bar = tqdm(total=iters * restarts, desc=desc, disable=not progress, leave=False)
     for _ in range(max(1, restarts)):
         z = torch.randn(n, z_dim, generator=generator, device=generator.device if generator is not None else device)
         z = z.to(device).requires_grad_(True)
         opt = torch.optim.Adam([z], lr=lr, betas=betas)
         hist: dict[str, list[Tensor]] = {}
-        for _it in range(iters):
+        snaps: dict[int, Tensor] = {}
+        for it in range(iters):
             with torch.enable_grad():  # the search needs gradients even when called under no_grad
                 terms = loss_fn(z)
                 _record(hist, terms)
+                if it in keep:
+                    snaps[it] = terms["image"].detach().clone()
                 opt.zero_grad(set_to_none=True)
                 terms["total"].sum().backward()  # a sum: each image's z gets its own loss's gradient
             opt.step()
@@ -269,8 +276,10 @@ def optimise_latent(loss_fn: LossFn, n: int, z_dim: int, *, iters: int = 1000, l
         with torch.no_grad():
             terms = loss_fn(z)
         _record(hist, terms)
+        if iters in keep:
+            snaps[iters] = terms["image"].detach().clone()
         run = LatentResult(z.detach().clone(), terms["image"].detach(), terms["total"].detach().clone(),
-                           {k: torch.stack(v) for k, v in hist.items()})
+                           {k: torch.stack(v) for k, v in hist.items()}, snaps)
         best = run if best is None else _keep_best(best, run)
     bar.close()
     assert best is not None
@@ -287,12 +296,14 @@ def _keep_best(a: LatentResult, b: LatentResult) -> LatentResult:
     take_b = b.loss < a.loss
     pick = lambda x, y, k: torch.where(k.view(-1, *([1] * (x.dim() - 1))), y, x)  # noqa: E731
     hist = {k: torch.where(take_b.view(1, -1), b.history[k], a.history[k]) for k in a.history}
-    return LatentResult(pick(a.z, b.z, take_b), pick(a.image, b.image, take_b), torch.where(take_b, b.loss, a.loss), hist)
+    snaps = {k: pick(a.snapshots[k], b.snapshots[k], take_b) for k in a.snapshots}
+    return LatentResult(pick(a.z, b.z, take_b), pick(a.image, b.image, take_b), torch.where(take_b, b.loss, a.loss),
+                        hist, snaps)
 
 
 def complete(G: nn.Module, D: nn.Module, D_patch: nn.Module | None, image: Tensor, hole: Tensor,
              cfg: LatentConfig | None = None, *, generator: torch.Generator | None = None,
-             progress: bool = False) -> LatentResult:
+             progress: bool = False, snapshots: Sequence[int] = ()) -> LatentResult:
     """Semantic completion of eq. (5)–(8): find ẑ for ``image`` (``N×3×H×W``, [−1, 1]) with
     ``hole`` (``N×1×H×W``, 1 = missing). ``result.image`` is G(ẑ); blend it yourself
     (:func:`faceinpaint.poisson.poisson_blend`, eq. 9)."""
@@ -301,12 +312,13 @@ def complete(G: nn.Module, D: nn.Module, D_patch: nn.Module | None, image: Tenso
         fn = completion_loss(G, D, D_patch, image, hole, cfg)
         return optimise_latent(fn, image.shape[0], G.z_dim, iters=cfg.iters, lr=cfg.lr, betas=cfg.betas,
                                z_clamp=cfg.z_clamp, restarts=cfg.restarts, generator=generator,
-                               device=image.device, progress=progress, desc="latent completion")
+                               device=image.device, progress=progress, desc="latent completion", snapshots=snapshots)
 
 
 def complete_conditional(G: nn.Module, D: nn.Module, image: Tensor, hole: Tensor, reference: Tensor,
                          cfg: ConditionalConfig | None = None, latent: LatentConfig | None = None, *,
-                         generator: torch.Generator | None = None, progress: bool = False) -> LatentResult:
+                         generator: torch.Generator | None = None, progress: bool = False,
+                         snapshots: Sequence[int] = ()) -> LatentResult:
     """Conditional face completion, eq. (10)–(15): keep ``image`` (y₁) outside ``hole`` and take
     the structure of ``reference`` (y₂, aligned with y₁) inside it. ``latent`` gives the
     optimiser settings (iterations, lr, clamp, window, restarts)."""
@@ -317,4 +329,5 @@ def complete_conditional(G: nn.Module, D: nn.Module, image: Tensor, hole: Tensor
         fn = conditional_loss(G, D, image, hole, reference, cfg, latent.window)
         return optimise_latent(fn, image.shape[0], G.z_dim, iters=latent.iters, lr=latent.lr, betas=latent.betas,
                                z_clamp=latent.z_clamp, restarts=latent.restarts, generator=generator,
-                               device=image.device, progress=progress, desc="conditional completion")
+                               device=image.device, progress=progress, desc="conditional completion",
+                               snapshots=snapshots)

@@ -1,0 +1,102 @@
+"""LaFIn throughput on this machine → ``OUT/bench_lafin.json``.
+
+* inference latency per image (predictor + generator + compositing, ``LaFIn.inpaint``) with
+  the ``paper`` nets at 256 px and the ``cpu`` nets at 128 px — random weights: the cost does
+  not depend on them;
+* training images/s of each stage (landmark, inpaint) of ``--preset`` (default ``cpu``)
+  through the Trainer on the prepared CelebA-999 faces, ``--train-steps`` steps each, and
+  the wall time that predicts for the preset's full run.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_lafin.py --out benchmarks/results [--train-steps 20]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from faceinpaint.io import write_json
+from faceinpaint.methods import lafin as L
+
+
+def inference_latency(preset: str, reps: int, device: str, seed: int) -> dict:
+    torch.manual_seed(seed)
+    cfg = L.preset_config(preset)
+    model = L.LaFIn(L.build_generator(cfg), L.build_predictor(cfg), size=cfg.image_size, device=device)
+    s = cfg.image_size
+    g = torch.Generator().manual_seed(seed)
+    image = (torch.rand(1, 3, s, s, generator=g) * 2 - 1).to(device)
+    hole = torch.zeros(1, 1, s, s, device=device)
+    hole[..., s // 4: 3 * s // 4, s // 4: 3 * s // 4] = 1
+    model.inpaint(image, hole)  # warm-up
+    times = []
+    for _ in range(reps):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        model.inpaint(image, hole)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return {"preset": preset, "size": s, "reps": reps, "median_s": round(times[len(times) // 2], 4),
+            "min_s": round(times[0], 4),
+            "params": {"G": sum(p.numel() for p in model.G.parameters()),
+                       "P": sum(p.numel() for p in model.P.parameters())}}
+
+
+def train_rate(preset: str, stage: str, steps: int, device: str, seed: int) -> dict:
+    cfg = L.preset_config(preset)
+    full_steps = cfg.lmk_steps if stage == "landmark" else cfg.steps
+    batch = cfg.lmk_batch_size if stage == "landmark" else cfg.batch_size
+    # one log row after step 1 (warm-up), one after the last: the rate of steps 2..N
+    cfg = replace(cfg, lmk_steps=steps, steps=steps, log_every=1, sample_every=0, ckpt_every=0)
+    ds = L.default_dataset(cfg, None)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        L.fit_stage(stage, cfg, ds, tmp, seed=seed, progress=False, device=device)
+        wall = time.perf_counter() - t0
+        rows = [json.loads(x) for x in (Path(tmp) / stage / "log.jsonl").read_text().splitlines() if x.strip()]
+    secs = rows[-1]["seconds"] - rows[0]["seconds"]
+    ips = (len(rows) - 1) * batch / max(secs, 1e-9)
+    s_per_step = secs / max(len(rows) - 1, 1)
+    return {"preset": preset, "stage": stage, "steps_timed": steps, "batch": batch,
+            "images_per_s": round(ips, 2), "seconds_per_step": round(s_per_step, 3),
+            "wall_s_including_setup": round(wall, 1), "preset_steps": full_steps,
+            "predicted_full_run_minutes": round(full_steps * s_per_step / 60, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True, help="folder for bench_lafin.json")
+    ap.add_argument("--preset", default="cpu", choices=sorted(L.PRESETS), help="preset whose training is timed")
+    ap.add_argument("--reps", type=int, default=3, help="inference repetitions per preset")
+    ap.add_argument("--train-steps", type=int, default=20, help="training steps timed per stage (0: skip)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    result = {
+        "device": args.device, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "cpu": platform.processor() or platform.machine(),
+        "load_avg_1min": os.getloadavg()[0],
+        "inference": [inference_latency(p, args.reps, args.device, args.seed) for p in ("paper", "cpu")],
+    }
+    if args.train_steps > 0:
+        result["training"] = [train_rate(args.preset, st, args.train_steps, args.device, args.seed)
+                              for st in L.STAGES]
+    result["load_avg_1min_end"] = os.getloadavg()[0]
+    out = Path(args.out) / "bench_lafin.json"
+    write_json(out, result)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
