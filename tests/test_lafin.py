@@ -367,3 +367,69 @@ def test_errors_name_the_file(tmp_path):
         L.default_dataset(smoke(), tmp_path)
     with pytest.raises(FaceInpaintError, match="unknown preset"):
         L.preset_config("huge")
+
+
+# ----------------------------------------------------------------------------- ablation presets (table 3)
+def test_ablation_presets_and_their_file_names():
+    for scale in ("paper", "cpu", "smoke"):
+        base = L.preset_config(scale)
+        nol, noa = L.preset_config(f"{scale}_nolandmarks"), L.preset_config(f"{scale}_noattention")
+        assert (nol.use_landmarks, nol.use_attention) == (False, True)
+        assert (noa.use_landmarks, noa.use_attention) == (True, False)
+        for v in (nol, noa):  # same inpainting stage budget and nets as the full model of that scale
+            assert (v.steps, v.batch_size, v.g_channels, v.image_size, v.lr) == \
+                (base.steps, base.batch_size, base.g_channels, base.image_size, base.lr)
+    assert L.preset_config("cpu_noattention").predictor_from == "checkpoints/lafin_cpu.pt"
+    assert L.preset_config("smoke_noattention").predictor_from is None
+    assert L.inference_name("cpu") == "lafin_cpu.pt"
+    assert L.inference_name("cpu_nolandmarks") == "lafin_nolandmarks_cpu.pt"
+    assert L.inference_name("cpu_noattention") == "lafin_noattention_cpu.pt"
+    assert L.shipped_checkpoint("noattention").name == "lafin_noattention_cpu.pt"
+    assert L.shipped_checkpoint().name == "lafin_cpu.pt"
+
+
+def test_nolandmarks_preset_trains_the_inpainting_stage_only(data_ready, tmp_path):
+    path = L.train("smoke_nolandmarks", data=None, out=tmp_path)
+    assert path == tmp_path / "lafin_nolandmarks_smoke.pt"
+    assert not (tmp_path / "landmark").exists()
+    ckpt = torch.load(path, weights_only=True)
+    assert set(ckpt["nets"]) == {"G_ema"} and "landmark" not in ckpt["meta"]["stages"]
+    m = methods.get("lafin", checkpoint=path)                       # build reads the variant from the file
+    assert m.P is None and not m.use_landmarks and m.variant == "nolandmarks"
+    x, hole = faces(1), block_hole(1)
+    for guide in (None, Guide(exemplar=faces(1, seed=3))):           # no predictor needed, even with an exemplar
+        out = m.inpaint(x, hole, guide)
+        assert torch.equal(out * (1 - hole), x * (1 - hole)) and m.last.source == "none"
+    with pytest.raises(FaceInpaintError, match="no landmark predictor"):
+        m.predict_landmarks(x, hole)
+
+
+def test_noattention_preset_reuses_the_full_models_predictor(data_ready, tmp_path):
+    cfg = smoke(lmk_steps=2, steps=1)
+    full = L.fit(cfg, L.default_dataset(cfg, None), tmp_path / "full", progress=False, device="cpu")
+    abl = L.preset_config("smoke_noattention", lmk_steps=2, steps=1, predictor_from=str(full))
+    path = L.fit(abl, L.default_dataset(abl, None), tmp_path / "noatt", progress=False, device="cpu")
+    assert path.name == "lafin_noattention_smoke.pt"
+    assert not (tmp_path / "noatt" / "landmark").exists()               # no second predictor trained
+    a, b = (torch.load(p, weights_only=True) for p in (full, path))
+    assert all(torch.equal(a["nets"]["P"][k], b["nets"]["P"][k]) for k in a["nets"]["P"])
+    assert b["meta"]["stages"]["landmark"]["from"] == str(full)
+    assert b["meta"]["stages"]["landmark"]["step"] == 2                  # the predictor's own training record
+    m = methods.get("lafin", checkpoint=path, label="w/o LSTA")
+    assert m.variant == "noattention" and m.name == "w/o LSTA" and m.G.attention is None
+    out = m.inpaint(faces(1), block_hole(1))
+    assert m.last.source == "predicted" and m.last.attention is None
+    assert torch.equal(out * (1 - block_hole(1)), faces(1) * (1 - block_hole(1)))
+
+
+def test_predictor_from_errors_name_the_file(data_ready, tmp_path):
+    missing = tmp_path / "nothing.pt"
+    cfg = L.preset_config("smoke_noattention", predictor_from=str(missing))
+    with pytest.raises(FaceInpaintError, match="nothing.pt"):
+        L.fit(cfg, L.default_dataset(cfg, None), tmp_path / "x", progress=False, device="cpu")
+    assert not (tmp_path / "x" / "inpaint").exists()                  # refused before the inpainting stage
+    small = smoke(lmk_steps=1, steps=1)
+    full = L.fit(small, L.default_dataset(small, None), tmp_path / "full", progress=False, device="cpu")
+    wider = L.preset_config("smoke_noattention", predictor_from=str(full), lmk_width=0.5)
+    with pytest.raises(FaceInpaintError, match=r"lafin_smoke\.pt.*lmk_width"):
+        L.predictor_source(wider)

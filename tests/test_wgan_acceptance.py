@@ -3,15 +3,17 @@
 * On held-out faces (the prepared CelebA-999 test split) with the paper's central-square mask at
   64 px, wgan_completion beats its baseline Yeh et al. on the same prior: lower MSE, higher PSNR.
 * The prior's samples are face-like: in the space of eigenfaces of the training faces, their
-  Fréchet distance to real held-out faces is well below that of non-faces (noise, smooth random
-  colour fields, real faces with shuffled pixels, the untrained generator).
+  Fréchet distance to real held-out faces is nearer that of real training faces than that of the
+  best non-face (noise, smooth random colour fields, real faces with shuffled pixels, the
+  untrained generator).
 * ``python -m faceinpaint inpaint --method wgan_completion`` on an odd-sized RGB face keeps every
   known pixel.
 
 Skipped without the shipped checkpoint. ``FACEINPAINT_WGAN_CHECKPOINT=PATH`` runs them against
 another prior (e.g. ``runs/wgan_completion_cpu/checkpoint.pt`` while it trains). About 2 minutes
-on one core: 16 faces × 100 latent iterations per method (the paper: 1000), and one CLI run
-(the checkpoint's own 1000 iterations on one face).
+on one idle core (4¼ min measured on the shared 2-core machine under load 5): 16 faces × 100
+latent iterations per method (the paper: 1000), and one CLI run (the checkpoint's own 1000
+iterations on one face).
 """
 from __future__ import annotations
 
@@ -107,7 +109,8 @@ def test_prior_samples_are_face_like(data_ready):
     d_real = metrics.fid(ref, coeffs(torch.stack([train[i]["image"] for i in range(n)])))
     print(f"eigenface Fréchet distance to real test faces: samples {d_samples:.1f}, real training faces {d_real:.1f}, "
           + ", ".join(f"{k_} {v:.1f}" for k_, v in d_controls.items()))
-    assert d_samples < 0.7 * min(d_controls.values()), (d_samples, d_controls)
+    # closer to the level of real faces than to the most face-like of the non-faces
+    assert d_samples < (d_real + min(d_controls.values())) / 2, (d_samples, d_real, d_controls)
 
 
 def _odd_face(path: Path) -> np.ndarray:

@@ -69,12 +69,19 @@ class LaFInConfig:
     ``use_landmarks=False`` / ``use_attention=False`` are table 3's "w/o LMK" and
     "w/o LSTA" ablations (without landmarks the landmark channel is all zeros, for G and D,
     and the landmark stage is skipped).
+
+    ``predictor_from``: a LaFIn file (an exported ``lafin_<preset>.pt`` or a landmark-stage
+    Trainer checkpoint) whose predictor G_L is reused instead of training the landmark stage
+    — the "w/o LSTA" ablation changes only G_P, so it shares the full model's G_L (§ 2.3: the
+    stages are independent). Relative paths are taken from the repository root. ``None``:
+    train the landmark stage.
     """
 
     preset: str = "paper"
     image_size: int = 256                                   # § 2.3: 256×256
     use_landmarks: bool = True
     use_attention: bool = True
+    predictor_from: str | None = None
     # -- landmark predictor (§ 2.1, table 6)
     lmk_width: float = 1.0                                  # MobileNet-V2 width multiplier
     lmk_last: int = 1280                                    # table 6: C2 width
@@ -180,14 +187,58 @@ def _smoke() -> LaFInConfig:
         vgg_layers=("relu1_1", "relu2_1"), ema=0.9, log_every=1, sample_every=3, ckpt_every=3)
 
 
-PRESETS = {"paper": _paper, "cpu": _cpu, "smoke": _smoke}
+# Table 3's ablations, as presets: ``<scale>_<variant>``. Each variant trains the inpainting
+# stage only, with the budget of its scale's inpainting stage:
+# * ``nolandmarks`` ("w/o LMK"): no landmark channel, so no predictor at all;
+# * ``noattention`` ("w/o LSTA"): the full model's G_L (``predictor_from``), a G_P without
+#   the short+long-term attention block.
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "nolandmarks": {"use_landmarks": False},
+    "noattention": {"use_attention": False},
+}
+# Where each scale's noattention variant takes its predictor from (None: trains its own).
+# ``smoke`` has no shipped full model: its variant trains the 3-step landmark stage unless
+# ``predictor_from`` is given (tests and notebooks pass their freshly trained smoke model).
+ABLATION_PREDICTOR: dict[str, str | None] = {"paper": "checkpoints/lafin_paper.pt",
+                                             "cpu": "checkpoints/lafin_cpu.pt", "smoke": None}
+BASE_PRESETS = {"paper": _paper, "cpu": _cpu, "smoke": _smoke}
+
+
+def _ablation(base: str, variant: str):
+    def make() -> LaFInConfig:
+        cfg = BASE_PRESETS[base]()
+        over = dict(ABLATIONS[variant], preset=f"{base}_{variant}")
+        if variant == "noattention":
+            over["predictor_from"] = ABLATION_PREDICTOR[base]
+        return replace(cfg, **over)
+
+    make.__doc__ = f"Table 3's {variant} ablation at the {base} preset's scale and budget."
+    return make
+
+
+PRESETS = {**BASE_PRESETS, **{f"{b}_{v}": _ablation(b, v) for b in BASE_PRESETS for v in ABLATIONS}}
 
 
 def preset_config(name: str, **overrides) -> LaFInConfig:
-    """The named preset (``paper``, ``cpu``, ``smoke``), with field overrides."""
+    """The named preset (``paper``, ``cpu``, ``smoke`` and their ablations ``cpu_nolandmarks``,
+    ``cpu_noattention``, …), with field overrides."""
     if name not in PRESETS:
         raise FaceInpaintError(f"unknown preset {name!r} for {METHOD} (known: {', '.join(PRESETS)})")
     return replace(PRESETS[name](), **overrides)
+
+
+def inference_name(preset: str) -> str:
+    """The exported file's name: ``lafin_cpu.pt``; ablations put the variant first,
+    ``cpu_nolandmarks`` → ``lafin_nolandmarks_cpu.pt`` (the shipped names in ``checkpoints/``)."""
+    base, _, variant = preset.partition("_")
+    return f"{METHOD}_{variant}_{base}.pt" if variant else f"{METHOD}_{base}.pt"
+
+
+def shipped_checkpoint(variant: str | None = None, scale: str = "cpu") -> Path:
+    """``checkpoints/lafin_cpu.pt`` (``variant=None``), ``lafin_nolandmarks_cpu.pt``, ``lafin_noattention_cpu.pt``."""
+    if variant is not None and variant not in ABLATIONS:
+        raise ValueError(f"variant must be None or one of {list(ABLATIONS)}, got {variant!r}")
+    return checkpoints_dir() / inference_name(scale if variant is None else f"{scale}_{variant}")
 
 
 def build_predictor(cfg: LaFInConfig) -> LandmarkPredictor:
@@ -518,24 +569,53 @@ def fit_stage(stage: str, cfg: LaFInConfig, dataset, out: str | Path, *, resume:
     return Path(result.checkpoint or out / stage / "checkpoint.pt")
 
 
+def predictor_source(cfg: LaFInConfig) -> Path:
+    """The file named by ``cfg.predictor_from``, checked: it exists, holds a predictor ``P``
+    and that predictor has this config's architecture and training size."""
+    from ..paths import repo_root
+    from ..train import read_checkpoint
+
+    path = Path(cfg.predictor_from)
+    path = path if path.is_absolute() else repo_root() / path
+    if not path.is_file():
+        raise FaceInpaintError(f"{path}: no LaFIn model to take the landmark predictor from (predictor_from of "
+                               f"preset {cfg.preset!r}); train the full model first, e.g. {TRAIN_HINT}, and copy "
+                               f"its {METHOD}_cpu.pt there")
+    ckpt = read_checkpoint(path)
+    src = (ckpt.get("meta") or {}).get("lafin_config")
+    if src is None or "P" not in ckpt["nets"]:
+        raise FaceInpaintError(f"{path}: not a LaFIn file with a landmark predictor 'P' (predictor_from)")
+    for k in ("lmk_width", "lmk_last", "image_size"):
+        if src.get(k) != getattr(cfg, k):
+            raise FaceInpaintError(f"{path}: its predictor has {k}={src.get(k)!r}, preset {cfg.preset!r} "
+                                   f"needs {getattr(cfg, k)!r} (predictor_from of another scale?)")
+    return path
+
+
 def fit(cfg: LaFInConfig, dataset, out: str | Path, *, resume: bool = False, seed: int = 0, progress: bool = True,
         device: str = "auto", features: nn.Module | None = None) -> Path:
-    """Both stages in sequence (the landmark stage is skipped without landmarks), then the
-    combined inference file ``out/lafin_<preset>.pt`` (:func:`export_inference`)."""
+    """Both stages in sequence, then the combined inference file ``out/``:func:`inference_name`
+    (:func:`export_inference`). The landmark stage is skipped without landmarks, and replaced by
+    the predictor of ``cfg.predictor_from`` when that is set (:func:`predictor_source`)."""
     out = Path(out)
     ckpts = {}
-    if cfg.use_landmarks:
+    if cfg.use_landmarks and cfg.predictor_from:
+        ckpts["landmark"] = predictor_source(cfg)  # checked before the (long) inpainting stage
+    elif cfg.use_landmarks:
         ckpts["landmark"] = fit_stage("landmark", cfg, dataset, out, resume=resume, seed=seed, progress=progress,
                                       device=device)
     ckpts["inpaint"] = fit_stage("inpaint", cfg, dataset, out, resume=resume, seed=seed, progress=progress,
                                  device=device, features=features)
-    return export_inference(ckpts.get("landmark"), ckpts["inpaint"], out / f"{METHOD}_{cfg.preset}.pt")
+    return export_inference(ckpts.get("landmark"), ckpts["inpaint"], out / inference_name(cfg.preset))
 
 
 def export_inference(landmark_ckpt: str | Path | None, inpaint_ckpt: str | Path, dest: str | Path) -> Path:
     """One inference file in the Trainer's format: ``nets = {"P": predictor, "G_ema" or "G":
     generator}`` — the EMA generator when the run kept one (it is what inference uses), no D,
-    no optimizer or RNG state. ``meta["stages"]`` records each stage's step and checkpoint."""
+    no optimizer or RNG state. ``meta["stages"]`` records each stage's step and checkpoint.
+
+    ``landmark_ckpt`` may be a landmark-stage Trainer checkpoint or another exported file
+    (``predictor_from``): its own ``stages["landmark"]`` record is carried over, with ``from``."""
     from ..train import read_checkpoint
 
     inp = read_checkpoint(inpaint_ckpt)
@@ -545,7 +625,9 @@ def export_inference(landmark_ckpt: str | Path | None, inpaint_ckpt: str | Path,
     if landmark_ckpt is not None:
         lmk = read_checkpoint(landmark_ckpt)
         keep["P"] = lmk["nets"]["P"]
-        stages["landmark"] = {"step": lmk["step"], "checkpoint": str(landmark_ckpt)}
+        earlier = ((lmk.get("meta") or {}).get("stages") or {}).get("landmark")
+        stages["landmark"] = ({**earlier, "from": str(landmark_ckpt)} if earlier else
+                              {"step": lmk["step"], "checkpoint": str(landmark_ckpt)})
     slim = {k: inp[k] for k in ("format", "step", "config") if k in inp}
     slim["meta"] = {**inp.get("meta", {}), "stages": stages}
     slim["nets"] = keep
@@ -555,7 +637,8 @@ def export_inference(landmark_ckpt: str | Path | None, inpaint_ckpt: str | Path,
 
 def train(preset: str = "cpu", data: str | None = None, out: str | Path = "runs/lafin", resume: bool = False,
           seed: int = 0) -> Path:
-    """The registry's entry point (``faceinpaint train --method lafin``): both stages, one file."""
+    """The registry's entry point (``faceinpaint train --method lafin --preset P``): both stages
+    (ablation presets: the inpainting stage only), one file ``out/``:func:`inference_name`."""
     cfg = preset_config(preset)
     return fit(cfg, default_dataset(cfg, data), out, resume=resume, seed=seed)
 
@@ -605,13 +688,16 @@ class LaFIn:
     with ``exemplar_landmarks="dlib"``) moved onto the input by the similarity that best
     fits them to the landmarks predicted on the input at the points outside its hole
     (:func:`~faceinpaint.landmarks.similarity_align`); else G_L's prediction on the input.
+
+    ``label``: its ``name``, the row label in evaluation tables (the ablations share the
+    method "lafin"; ``name`` itself is the registry's argument).
     """
 
     name = METHOD
 
     def __init__(self, generator: InpaintGenerator, predictor: LandmarkPredictor | None, *, size: int,
                  use_landmarks: bool = True, device: str | torch.device = "cpu", exemplar_landmarks: str = "predict",
-                 min_visible: int = 3):
+                 min_visible: int = 3, label: str | None = None):
         if exemplar_landmarks not in ("predict", "dlib"):
             raise ValueError(f"exemplar_landmarks must be 'predict' or 'dlib', got {exemplar_landmarks!r}")
         if use_landmarks and predictor is None:
@@ -621,7 +707,16 @@ class LaFIn:
         self.P = predictor.to(self.device).eval() if predictor is not None else None
         self.size, self.use_landmarks = int(size), use_landmarks
         self.exemplar_landmarks, self.min_visible = exemplar_landmarks, min_visible
+        if label is not None:
+            self.name = label
         self.last: LaFInResult | None = None
+
+    @property
+    def variant(self) -> str:
+        """``"full"``, ``"nolandmarks"`` (table 3's w/o LMK) or ``"noattention"`` (w/o LSTA)."""
+        if not self.use_landmarks:
+            return "nolandmarks"
+        return "full" if self.G.use_attention else "noattention"
 
     # -- landmarks
     @torch.no_grad()
@@ -752,14 +847,17 @@ def load_nets(checkpoint: str | Path | None = None, device: str | torch.device =
 def build(checkpoint: str | Path | None = None, device: str = "cpu", **kw) -> LaFIn:
     """The ``lafin`` Inpainter from a checkpoint (default ``checkpoints/lafin_cpu.pt``).
 
-    Keyword arguments: ``exemplar_landmarks`` (``"predict"`` or ``"dlib"``), ``min_visible``.
+    Keyword arguments: ``exemplar_landmarks`` (``"predict"`` or ``"dlib"``), ``min_visible``,
+    ``label`` (the table-row name). An ablation's file builds its variant: ``use_landmarks`` / ``use_attention`` come
+    from the checkpoint's config (no predictor is needed without landmarks).
     """
     cfg, G, P, _ = load_nets(checkpoint, device)
     return LaFIn(G, P, size=cfg.image_size, use_landmarks=cfg.use_landmarks, device=device, **kw)
 
 
 __all__ = [
-    "METHOD", "CAFFE_FEATURE_SCALE", "LaFInConfig", "PRESETS", "preset_config",
+    "METHOD", "CAFFE_FEATURE_SCALE", "LaFInConfig", "PRESETS", "ABLATIONS", "preset_config", "inference_name",
+    "shipped_checkpoint", "predictor_source",
     "build_predictor", "build_generator", "build_discriminator",
     "masked_input", "landmark_channel", "landmark_loss", "style_region", "LossFeatures", "loss_features",
     "generator_losses", "hflip_batch", "training_holes",
