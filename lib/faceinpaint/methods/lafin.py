@@ -825,16 +825,10 @@ def load_nets(checkpoint: str | Path | None = None, device: str | torch.device =
               ) -> tuple[LaFInConfig, InpaintGenerator, LandmarkPredictor | None, str]:
     """Rebuild G_P (its EMA when present) and G_L from an inference file or a Trainer checkpoint
     of the inpaint stage; returns ``(config, G, P or None, which G was loaded)``."""
-    from ..train import load_net, read_checkpoint
+    from ..train import load_net, read_method_checkpoint
 
     path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
-    if not path.is_file():
-        raise FaceInpaintError(f"{path}: no {METHOD} checkpoint; train one with {TRAIN_HINT} "
-                               f"(then copy runs/lafin_cpu/{METHOD}_cpu.pt there, or pass --checkpoint)")
-    ckpt = read_checkpoint(path, map_location="cpu")
-    cfg_dict = (ckpt.get("meta") or {}).get("lafin_config")
-    if cfg_dict is None:
-        raise FaceInpaintError(f"{path}: not a {METHOD} checkpoint (no lafin_config in its metadata)")
+    ckpt, cfg_dict = read_method_checkpoint(path, METHOD, "lafin_config", TRAIN_HINT, "runs/lafin_cpu")
     cfg = LaFInConfig.from_dict(cfg_dict)
     G = build_generator(cfg)
     g_name = load_net(ckpt, "G", G)

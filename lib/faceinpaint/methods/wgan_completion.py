@@ -371,16 +371,10 @@ def load_prior(checkpoint: str | Path | None = None, device: str | torch.device 
                ) -> tuple[WGANCompletionConfig, Generator, GlobalCritic, PatchCritic, str]:
     """Rebuild G, D, D_patch from a checkpoint (Trainer's or exported); returns the config and
     which G was loaded (``"G_ema"`` or ``"G"``)."""
-    from ..train import load_net, read_checkpoint
+    from ..train import load_net, read_method_checkpoint
 
     path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
-    if not path.is_file():
-        raise FaceInpaintError(f"{path}: no {METHOD} checkpoint; train one with {TRAIN_HINT} "
-                               f"(then copy runs/wgan_completion_cpu/{METHOD}_cpu.pt there, or pass --checkpoint)")
-    ckpt = read_checkpoint(path, map_location="cpu")
-    cfg_dict = (ckpt.get("meta") or {}).get("wgan_config")
-    if cfg_dict is None:
-        raise FaceInpaintError(f"{path}: not a {METHOD} checkpoint (no wgan_config in its metadata)")
+    ckpt, cfg_dict = read_method_checkpoint(path, METHOD, "wgan_config", TRAIN_HINT, "runs/wgan_completion_cpu")
     cfg = WGANCompletionConfig.from_dict(cfg_dict)
     nets = build_nets(cfg)
     g_name = load_net(ckpt, "G", nets["G"])
