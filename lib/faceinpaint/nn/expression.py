@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .tfjs import conv_weight, dense_weight, depthwise_weight, load_asset_weights, same_padding
+from .tfjs import conv_weight, dense_weight, depthwise_weight, load_pretrained, same_padding
 
 EXPRESSIONS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
 MEAN_RGB = (122.782, 117.001, 104.298)
@@ -133,11 +133,7 @@ class FaceExpressionNet(nn.Module):
 
 def load_expression_net(device: str | torch.device = "cpu") -> FaceExpressionNet:
     """The pretrained expression net (assets ``faceapi_expression_*``), frozen, in eval mode."""
-    w = load_asset_weights("faceapi_expression_manifest", "faceapi_expression_weights")
-    net = FaceExpressionNet().load_tfjs(w).eval().to(device)
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net
+    return load_pretrained(FaceExpressionNet(), "faceapi_expression_manifest", "faceapi_expression_weights", device)
 
 
 def aligned_rect(landmarks: Tensor, width: int, height: int, padding: float = 0.2) -> tuple[int, int, int, int]:

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .tfjs import conv_weight, load_asset_weights
+from .tfjs import conv_weight, load_pretrained
 
 MEAN_RGB = (122.782, 117.001, 104.298)
 INPUT_SIZE = 150
@@ -134,8 +134,4 @@ class FaceRecognitionNet(nn.Module):
 
 def load_face_recognition_net(device: str | torch.device = "cpu") -> FaceRecognitionNet:
     """The pretrained descriptor net (assets ``faceapi_recognition_*``), frozen, in eval mode."""
-    w = load_asset_weights("faceapi_recognition_manifest", "faceapi_recognition_weights")
-    net = FaceRecognitionNet().load_tfjs(w).eval().to(device)
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net
+    return load_pretrained(FaceRecognitionNet(), "faceapi_recognition_manifest", "faceapi_recognition_weights", device)

@@ -101,6 +101,12 @@ def read_weights(manifest: str | os.PathLike, shards: dict[str, str | os.PathLik
     return out
 
 
+def load_pretrained(net, manifest_asset: str, weights_asset: str, device: str | torch.device = "cpu"):
+    """``net.load_tfjs(weights)`` from two registered assets, then frozen, in eval mode, on ``device``."""
+    net = net.load_tfjs(load_asset_weights(manifest_asset, weights_asset)).eval().to(device)
+    return net.requires_grad_(False)
+
+
 def load_asset_weights(manifest_asset: str, weights_asset: str) -> dict[str, torch.Tensor]:
     """Read tfjs weights from two registered assets (manifest + its single ``.bin`` shard)."""
     manifest = assets.path(manifest_asset)
