@@ -12,23 +12,11 @@ from faceinpaint.errors import DataError, FaceInpaintError
 from faceinpaint.methods import lafin as L
 from faceinpaint.methods.base import Guide
 from faceinpaint.nn import lafin as N
+from synthetic import faces, square_hole  # tests/synthetic.py
 
 
 def smoke(**kw):
     return L.preset_config("smoke", **kw)
-
-
-def faces(n, size=64, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    base = torch.linspace(-0.8, 0.8, size)
-    ramp = (base[None, :] + base[:, None]).clamp(-1, 1) / 2
-    return (ramp + 0.3 * torch.rand(n, 3, size, size, generator=g) - 0.15).clamp(-1, 1)
-
-
-def block_hole(n, size=64, a=16, b=48):
-    hole = torch.zeros(n, 1, size, size)
-    hole[..., a:b, a:b] = 1
-    return hole
 
 
 def spread_landmarks(n, size=64, seed=0):
@@ -50,7 +38,7 @@ def tiny_model(cfg=None, seed=0):
 def test_shapes_of_the_three_networks():
     cfg = smoke()
     G, D, P = L.build_generator(cfg), L.build_discriminator(cfg), L.build_predictor(cfg)
-    x, hole = faces(2), block_hole(2)
+    x, hole = faces(2), square_hole(2)
     with torch.no_grad():
         out, attn = G(torch.cat([x, torch.zeros(2, 1, 64, 64)], 1), hole)
         assert out.shape == (2, 3, 64, 64) and out.abs().max() <= 1          # tanh = (tanh+1)/2 in [-1, 1]
@@ -145,7 +133,7 @@ def test_attention_matches_a_direct_computation():
 
 # ----------------------------------------------------------------------------- inputs and losses
 def test_masked_input_fills_holes_with_white():
-    x, hole = faces(1), block_hole(1)
+    x, hole = faces(1), square_hole(1)
     m = L.masked_input(x, hole)
     assert (m[..., 16:48, 16:48] == 1).all()
     assert torch.equal(m * (1 - hole), x * (1 - hole))
@@ -189,7 +177,7 @@ class LinearFeatures(nn.Module):
 def test_generator_loss_is_the_weighted_sum_of_its_terms():
     cfg = smoke(lambda_pixel=1.5, lambda_perc=0.1, lambda_style=250.0, lambda_tv=0.1, lambda_adv=0.01)
     image, out = faces(2, 32), faces(2, 32, seed=1)
-    hole = block_hole(2, 32, 8, 20)
+    hole = square_hole(2, 32, 8, 20)
     d_fake = torch.tensor([[0.2, 0.7], [0.4, 0.9]]).view(2, 1, 2, 1)
     feats = LinearFeatures()
     t = L.generator_losses(out, image, hole, d_fake, feats, cfg)
@@ -209,7 +197,7 @@ def test_generator_loss_is_the_weighted_sum_of_its_terms():
 
 
 def test_vgg_batch_restricts_the_feature_terms_to_the_first_samples():
-    image, out, hole = faces(4, 32), faces(4, 32, seed=1), block_hole(4, 32, 8, 20)
+    image, out, hole = faces(4, 32), faces(4, 32, seed=1), square_hole(4, 32, 8, 20)
     d = torch.full((4, 1, 2, 2), 0.5)
     feats = LinearFeatures()
     sub = L.generator_losses(out, image, hole, d, feats, smoke(vgg_batch=2))
@@ -261,7 +249,7 @@ def test_dataset_flips_keep_landmarks_on_the_face(data_ready):
 # ----------------------------------------------------------------------------- the Inpainter
 def test_landmarks_change_the_hole_only():
     m = tiny_model()
-    x, hole = faces(1), block_hole(1)
+    x, hole = faces(1), square_hole(1)
     a = m.inpaint(x, hole, Guide(landmarks=spread_landmarks(1, seed=0)))
     b = m.inpaint(x, hole, Guide(landmarks=spread_landmarks(1, seed=5)))
     known = (1 - hole).bool().expand_as(x)
@@ -287,7 +275,7 @@ def test_inpaint_keeps_known_pixels_at_an_odd_non_square_size():
 
 def test_given_landmarks_are_rescaled_to_the_model():
     m = tiny_model()
-    x, hole = faces(1, 128), block_hole(1, 128, 30, 90)
+    x, hole = faces(1, 128), square_hole(1, 128, 30, 90)
     lm = torch.tensor([[10.0, 20.0]]).expand(68, 2)[None].clone()
     m.inpaint(x, hole, Guide(landmarks=lm))
     assert torch.allclose(m.last.landmarks_model[0, 0], torch.tensor([4.75, 9.75]))   # (x + .5)·64/128 − .5
@@ -313,7 +301,7 @@ def test_exemplar_landmarks_are_aligned_on_visible_points():
 
 def test_exemplar_guide_runs_and_records_its_landmarks():
     m = tiny_model()
-    x, hole = faces(1), block_hole(1)
+    x, hole = faces(1), square_hole(1)
     out = m.inpaint(x, hole, Guide(exemplar=faces(1, 96, seed=2)))
     assert out.shape == x.shape and m.last.source == "exemplar"
     assert m.last.exemplar_landmarks.shape == (1, 68, 2)
@@ -330,7 +318,7 @@ def test_training_both_stages_writes_a_checkpoint_that_build_loads(data_ready, t
     assert set(ckpt["nets"]) == {"P", "G_ema"} and ckpt["meta"]["stages"]["landmark"]["step"] == cfg.lmk_steps
     m = methods.get("lafin", checkpoint=path)
     assert isinstance(m, L.LaFIn) and m.size == 64
-    x, hole = ds[0]["image"][None], block_hole(1)
+    x, hole = ds[0]["image"][None], square_hole(1)
     out = m.inpaint(x, hole)
     assert torch.equal(out * (1 - hole), x * (1 - hole))
     # resume: both stages are complete, nothing is retrained, the same nets are exported
@@ -354,7 +342,7 @@ def test_ablation_variants_build_and_run(data_ready, tmp_path, variant):
     m = L.build(path)
     assert m.use_landmarks == cfg.use_landmarks and m.G.use_attention == cfg.use_attention
     assert (m.P is None) == (not cfg.use_landmarks)
-    x, hole = faces(1), block_hole(1)
+    x, hole = faces(1), square_hole(1)
     out = m.inpaint(x, hole)
     assert torch.equal(out * (1 - hole), x * (1 - hole))
     assert (m.last.attention is None) == (not cfg.use_attention)
@@ -396,7 +384,7 @@ def test_nolandmarks_preset_trains_the_inpainting_stage_only(data_ready, tmp_pat
     assert set(ckpt["nets"]) == {"G_ema"} and "landmark" not in ckpt["meta"]["stages"]
     m = methods.get("lafin", checkpoint=path)                       # build reads the variant from the file
     assert m.P is None and not m.use_landmarks and m.variant == "nolandmarks"
-    x, hole = faces(1), block_hole(1)
+    x, hole = faces(1), square_hole(1)
     for guide in (None, Guide(exemplar=faces(1, seed=3))):           # no predictor needed, even with an exemplar
         out = m.inpaint(x, hole, guide)
         assert torch.equal(out * (1 - hole), x * (1 - hole)) and m.last.source == "none"
@@ -417,9 +405,9 @@ def test_noattention_preset_reuses_the_full_models_predictor(data_ready, tmp_pat
     assert b["meta"]["stages"]["landmark"]["step"] == 2                  # the predictor's own training record
     m = methods.get("lafin", checkpoint=path, label="w/o LSTA")
     assert m.variant == "noattention" and m.name == "w/o LSTA" and m.G.attention is None
-    out = m.inpaint(faces(1), block_hole(1))
+    out = m.inpaint(faces(1), square_hole(1))
     assert m.last.source == "predicted" and m.last.attention is None
-    assert torch.equal(out * (1 - block_hole(1)), faces(1) * (1 - block_hole(1)))
+    assert torch.equal(out * (1 - square_hole(1)), faces(1) * (1 - square_hole(1)))
 
 
 def test_predictor_from_errors_name_the_file(data_ready, tmp_path):

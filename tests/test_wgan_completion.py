@@ -14,24 +14,12 @@ from faceinpaint.latent import (ConditionalConfig, LatentConfig, complete, compl
 from faceinpaint.methods import wgan_completion as W
 from faceinpaint.methods.base import Guide
 from faceinpaint.nn.wgan import GlobalCritic, Generator, LayerNorm2d, PatchCritic
+from synthetic import faces, square_hole  # tests/synthetic.py
 
 
 def tiny_nets(seed=0):
     torch.manual_seed(seed)
     return Generator(16, (16, 8, 8, 8, 8)), GlobalCritic((4, 4, 8, 8, 8)), PatchCritic((4, 4, 8, 8))
-
-
-def faces(n, seed=0, size=64):
-    g = torch.Generator().manual_seed(seed)
-    base = torch.linspace(-0.8, 0.8, size)
-    ramp = (base[None, :] + base[:, None]).clamp(-1, 1) / 2
-    return (ramp + 0.3 * torch.rand(n, 3, size, size, generator=g) - 0.15).clamp(-1, 1)
-
-
-def centre_hole(n, size=64, a=16, b=48):
-    hole = torch.zeros(n, 1, size, size)
-    hole[..., a:b, a:b] = 1
-    return hole
 
 
 # ----------------------------------------------------------------------------- networks
@@ -119,7 +107,7 @@ def test_masked_gradient_reads_only_available_pixels_and_is_exact_on_ramps():
 # ----------------------------------------------------------------------------- eq. (5)–(8)
 def test_latent_search_decreases_the_loss_clamps_z_and_is_deterministic():
     G, D, P = tiny_nets()
-    image, hole = faces(2), centre_hole(2)
+    image, hole = faces(2), square_hole(2)
     cfg = LatentConfig(iters=40)
     a = complete(G, D, P, image, hole, cfg, generator=torch.Generator().manual_seed(3))
     b = complete(G, D, P, image, hole, cfg, generator=torch.Generator().manual_seed(3))
@@ -136,7 +124,7 @@ def test_latent_search_decreases_the_loss_clamps_z_and_is_deterministic():
 
 def test_batch_images_are_optimised_independently():
     G, D, P = tiny_nets()
-    image, hole = faces(2, seed=2), centre_hole(2)
+    image, hole = faces(2, seed=2), square_hole(2)
     cfg = LatentConfig(iters=15)
     both = complete(G, D, P, image, hole, cfg, generator=torch.Generator().manual_seed(0))
     for i in range(2):
@@ -149,7 +137,7 @@ def test_batch_images_are_optimised_independently():
 
 def test_restarts_keep_the_best():
     G, D, P = tiny_nets()
-    image, hole = faces(2, seed=5), centre_hole(2)
+    image, hole = faces(2, seed=5), square_hole(2)
     one = complete(G, D, P, image, hole, LatentConfig(iters=10), generator=torch.Generator().manual_seed(1))
     three = complete(G, D, P, image, hole, LatentConfig(iters=10, restarts=3), generator=torch.Generator().manual_seed(1))
     assert (three.loss <= one.loss).all()
@@ -158,7 +146,7 @@ def test_restarts_keep_the_best():
 
 def test_snapshots_are_the_images_along_the_search():
     G, D, P = tiny_nets()
-    image, hole = faces(2, seed=6), centre_hole(2)
+    image, hole = faces(2, seed=6), square_hole(2)
     res = complete(G, D, P, image, hole, LatentConfig(iters=6), generator=torch.Generator().manual_seed(2),
                    snapshots=(0, 3, 6, 99))
     assert sorted(res.snapshots) == [0, 3, 6]                 # 99 > iters: ignored
@@ -175,7 +163,7 @@ def test_snapshots_are_the_images_along_the_search():
 
 def test_yeh_objective_has_no_gradient_term():
     G, D, P = tiny_nets()
-    res = complete(G, D, P, faces(1), centre_hole(1), W.yeh_config(iters=5), generator=torch.Generator().manual_seed(0))
+    res = complete(G, D, P, faces(1), square_hole(1), W.yeh_config(iters=5), generator=torch.Generator().manual_seed(0))
     assert "gradient" not in res.history
     assert torch.allclose(res.history["total"], res.history["context"] + 0.003 * res.history["prior"], atol=1e-4)
 
@@ -196,7 +184,7 @@ class FixedImage(nn.Module):
 
 def test_conditional_terms_act_on_complementary_regions():
     y1, y2 = faces(1, seed=1), faces(1, seed=2)
-    hole = centre_hole(1, a=20, b=44)
+    hole = square_hole(1, a=20, b=44)
     _, D, _ = tiny_nets()
     # y₁ on M, y₂ shifted by a constant on 1 − M: same colours as y₁, same structure as y₂
     x = y1 * (1 - hole) + (y2 + 0.3) * hole
@@ -216,7 +204,7 @@ def test_conditional_terms_act_on_complementary_regions():
 
 def test_conditional_search_runs():
     G, D, _ = tiny_nets()
-    res = complete_conditional(G, D, faces(1), centre_hole(1), faces(1, seed=9), latent=LatentConfig(iters=20),
+    res = complete_conditional(G, D, faces(1), square_hole(1), faces(1, seed=9), latent=LatentConfig(iters=20),
                                generator=torch.Generator().manual_seed(0))
     assert set(res.history) == {"context", "gradient", "reference", "prior", "total"}
     assert res.history["total"][-1] < res.history["total"][0]
@@ -274,7 +262,7 @@ def test_yeh_baseline_builds_from_the_same_checkpoint(smoke_checkpoint):
     _, path = smoke_checkpoint
     m = methods.get("yeh", checkpoint=path, iters=3, poisson=False, progress=False)
     assert m.name == "yeh" and m.latent.beta == 0.0
-    image, hole = faces(1, seed=3), centre_hole(1)
+    image, hole = faces(1, seed=3), square_hole(1)
     out = m.inpaint(image, hole, seed=0)
     known = (hole == 0).expand_as(image)
     assert torch.equal(out[known], image[known])
@@ -324,7 +312,7 @@ def test_registry_train_entry_point_smoke(tmp_path):
     path = methods.train("wgan_completion", preset="smoke", data=None, out=str(tmp_path / "run"), seed=0)
     assert path.is_file()
     m = W.build(path, iters=2, progress=False)
-    image, hole = faces(1), centre_hole(1)
+    image, hole = faces(1), square_hole(1)
     assert torch.equal(m.inpaint(image, hole)[(hole == 0).expand_as(image)], image[(hole == 0).expand_as(image)])
 
 

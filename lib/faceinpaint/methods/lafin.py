@@ -28,7 +28,7 @@ in ``[-1, 1]``; their ``mask`` is 1 on the hole, as our ``hole``):
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import losses
+from ..config import config_from_dict
 from ..errors import DataError, FaceInpaintError
 from ..io import torch_save
 from ..landmarks import N_LANDMARKS, flip_landmarks, landmark_map, similarity_align
@@ -148,12 +149,7 @@ class LaFInConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "LaFInConfig":
-        known = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in known}
-        for k in ("lmk_betas", "g_channels", "d_channels", "betas", "vgg_layers"):
-            if k in kw:
-                kw[k] = tuple(kw[k])
-        return cls(**kw)
+        return config_from_dict(cls, d)
 
 
 def _paper() -> LaFInConfig:

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import losses
+from ..config import config_from_dict
 from ..errors import FaceInpaintError
 from ..io import torch_save
 from ..latent import (ConditionalConfig, LatentConfig, LatentResult, complete, complete_conditional,
@@ -90,14 +91,7 @@ class WGANCompletionConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "WGANCompletionConfig":
-        known = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in known}
-        for k in ("g_channels", "d_channels", "patch_channels", "betas"):
-            if k in kw:
-                kw[k] = tuple(kw[k])
-        kw["latent"] = LatentConfig(**{**kw.get("latent", {}), "betas": tuple(kw.get("latent", {}).get("betas", (0.9, 0.999)))})
-        kw["conditional"] = ConditionalConfig(**kw.get("conditional", {}))
-        return cls(**kw)
+        return config_from_dict(cls, d)
 
 
 def _paper() -> WGANCompletionConfig:

