@@ -206,6 +206,39 @@ def test_vgg_batch_restricts_the_feature_terms_to_the_first_samples():
     assert sub["style"].item() == pytest.approx(ref["style"].item(), rel=1e-6)
 
 
+def test_loss_ramp_warm_up_then_linear_then_the_paper():
+    cfg = smoke(warmup_steps=10, ramp_steps=4)
+    assert [L.loss_ramp(cfg, s) for s in (0, 9, 10, 11, 12, 13, 14, 1000)] == [0, 0, 0.25, 0.5, 0.75, 1, 1, 1]
+    assert L.loss_ramp(smoke(warmup_steps=3), 3) == 1.0                   # no ramp: straight to eq. (7)
+    assert all(L.loss_ramp(L.preset_config("paper"), s) == 1.0 for s in (0, 1, 10**6))
+
+
+def test_warm_up_loss_is_pixel_plus_tv_and_the_ramp_scales_the_rest():
+    image, out, hole = faces(2, 32), faces(2, 32, seed=1), square_hole(2, 32, 8, 20)
+    d_fake = torch.full((2, 1, 2, 2), 0.3)
+    cfg, feats = smoke(), LinearFeatures()
+    warm = L.generator_losses(out, image, hole, None, feats, cfg, ramp=0.0)   # no D output needed
+    assert warm["perc"].item() == warm["style"].item() == warm["adv"].item() == 0.0
+    assert warm["total"].item() == pytest.approx((warm["pixel"] + 0.1 * warm["tv"]).item(), rel=1e-6)
+    full = L.generator_losses(out, image, hole, d_fake, feats, cfg)
+    half = L.generator_losses(out, image, hole, d_fake, feats, cfg, ramp=0.5)
+    rest = full["total"] - warm["total"]
+    assert half["total"].item() == pytest.approx((warm["total"] + 0.5 * rest).item(), rel=1e-6)
+
+
+def test_warm_up_steps_leave_the_discriminator_untouched(data_ready, tmp_path):
+    cfg = smoke(steps=2, warmup_steps=2)
+    task = L.InpaintTask(cfg, features=LinearFeatures())
+    d0 = {k: v.clone() for k, v in task.nets["D"].state_dict().items()}
+    g0 = {k: v.clone() for k, v in task.nets["G"].state_dict().items()}
+    from faceinpaint.train import Trainer, TrainerConfig
+
+    tcfg = TrainerConfig(steps=2, batch_size=2, out_dir=str(tmp_path), progress=False, device="cpu", ckpt_every=2)
+    Trainer(task, L.default_dataset(cfg, None), tcfg).fit()
+    assert all(torch.equal(v, task.nets["D"].state_dict()[k]) for k, v in d0.items())
+    assert not all(torch.equal(v, task.nets["G"].state_dict()[k]) for k, v in g0.items())
+
+
 def test_loss_features_rescale_the_caffe_vgg():
     cfg = smoke(vgg_layers=("relu1_1",), vgg_size=16)
     feats = L.loss_features(cfg)

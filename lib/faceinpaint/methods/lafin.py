@@ -157,9 +157,9 @@ def _paper() -> LaFInConfig:
 
 
 def _cpu() -> LaFInConfig:
-    """128 px, narrow nets: each stage ≈ 30 min on one (shared) CPU core, measured with
-    ``benchmarks/bench_lafin.py`` on a shared 2-core machine (landmark stage 0.33–0.65 s/step,
-    inpaint ≈ 2.2 s/step: 900 steps ≈ 33 min).
+    """128 px, narrow nets, on one (shared) CPU core: the landmark stage ≈ 25 min (0.33–0.65
+    s/step, ``benchmarks/bench_lafin.py``), the inpainting stage ≈ 1 h alone (≈ 0.5 s per
+    warm-up step, ≈ 1.1 s per step of eq. (7); longer when other jobs share the machine).
 
     Deviations from the paper, all for speed on one core; none changes what a loss term means:
 
