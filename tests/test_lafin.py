@@ -238,6 +238,41 @@ def test_warm_up_steps_leave_the_discriminator_untouched(data_ready, tmp_path):
     assert not all(torch.equal(v, task.nets["G"].state_dict()[k]) for k, v in g0.items())
 
 
+def test_generator_phase_uses_the_warm_up_optimizer_then_the_papers():
+    cfg = smoke(warmup_steps=3, ramp_steps=2, lr=1e-4, betas=(0.0, 0.9), warmup_lr=5e-4, warmup_betas=(0.9, 0.999))
+    opt = torch.optim.Adam(nn.Linear(2, 2).parameters(), lr=cfg.lr, betas=cfg.betas)
+    seen = []
+    for step in range(6):
+        L.set_generator_phase(opt, cfg, step)
+        seen.append((opt.param_groups[0]["lr"], opt.param_groups[0]["betas"]))
+    assert seen[:3] == [(5e-4, (0.9, 0.999))] * 3                  # warm-up
+    assert seen[3:] == [(1e-4, (0.0, 0.9))] * 3                    # ramp and eq. (7): § 2.3's Adam
+    plain = smoke(warmup_steps=3)                                   # no warm-up optimizer: the paper's throughout
+    L.set_generator_phase(opt, plain, 0)
+    assert (opt.param_groups[0]["lr"], opt.param_groups[0]["betas"]) == (plain.lr, plain.betas)
+
+
+def test_warm_up_optimizer_survives_an_exact_resume(data_ready, tmp_path):
+    """Interrupted inside the warm-up and resumed across the switch = one uninterrupted run."""
+    cfg = smoke(steps=4, warmup_steps=2, warmup_lr=1e-3, warmup_betas=(0.9, 0.999), ckpt_every=2)
+    ds = L.default_dataset(cfg, None)
+
+    def run(out, steps, resume=False):
+        torch.manual_seed(0)
+        task = L.InpaintTask(cfg, features=LinearFeatures())
+        tcfg = TrainerConfig(steps=steps, batch_size=2, out_dir=str(out), progress=False, device="cpu", ckpt_every=2)
+        trainer = Trainer(task, ds, tcfg)
+        trainer.fit(resume=resume)
+        return task, trainer
+
+    whole, _ = run(tmp_path / "a", 4)
+    run(tmp_path / "b", 2)
+    resumed, trainer = run(tmp_path / "b", 4, resume=True)
+    assert trainer.optimizers["G"].param_groups[0]["betas"] == cfg.betas   # the paper's Adam after the switch
+    for k, v in whole.nets["G"].state_dict().items():
+        assert torch.equal(v, resumed.nets["G"].state_dict()[k]), k
+
+
 def test_loss_features_rescale_the_caffe_vgg():
     cfg = smoke(vgg_layers=("relu1_1",), vgg_size=16)
     feats = L.loss_features(cfg)

@@ -216,7 +216,7 @@ def test_folder_masks_sampler_and_errors(tmp_path):
     sampler = M.FolderMasks(tmp_path / "f")
     draws = [sampler(32, np.random.default_rng(s)) for s in range(10)]
     assert all(any(np.array_equal(d, h) for h in holes) for d in draws)
-    assert M.lafin(32, np.random.default_rng(1), irregular=sampler).shape == (32, 32)
+    assert M.lafin(32, np.random.default_rng(1), irregular_masks=sampler).shape == (32, 32)
     (tmp_path / "empty").mkdir()
     with pytest.raises(BadImageError, match="no mask images"):
         M.load_mask_folder(tmp_path / "empty", 32)

@@ -17,7 +17,10 @@ quickdraw            refattr (QD-IMD style)       1–6 smooth hand-drawn-like p
 refattr              refattr §4.1                 quickdraw ∪ one 85×85 square, random place
 square85             refattr                      one 85×85 square at a random position
 block128             LaFIn                        one 128×128 block, random position inside
-lafin                LaFIn §4                     50 % block128, 50 % irregular (free_form
+irregular            NVIDIA irregular-mask        free-form brush masks whose hole ratio is
+                     stand-in (Liu et al. 2018)   drawn from the dataset's six bins 1–10 %, …,
+                                                  50–60 % with equal probability
+lafin                LaFIn §4                     50 % block128, 50 % irregular (``irregular``
                                                   offline; a :class:`FolderMasks` of NVIDIA
                                                   masks when you have them)
 centre               all (evaluation)             centred square of half the side (25 %)
@@ -295,16 +298,34 @@ def block128(size: int, rng: np.random.Generator) -> np.ndarray:
     return random_square(size, rng, size // 2)
 
 
-def lafin(size: int, rng: np.random.Generator, irregular: MaskFn | None = None) -> np.ndarray:
+# Liu et al. 2018 (partial convolutions) group their irregular masks by hole-to-image ratio
+# into six bins: (0.01, 0.1], (0.1, 0.2], …, (0.5, 0.6].
+NVIDIA_RATIO_BINS: list[tuple[float, float]] = [(0.01, 0.1)] + RATIO_BINS
+
+
+def irregular(size: int, rng: np.random.Generator, cfg: BrushConfig = BrushConfig()) -> np.ndarray:
+    """A stand-in for the NVIDIA irregular-mask dataset (Liu et al. 2018), which LaFIn trains
+    on and which is not available offline: one of its six hole-ratio bins
+    (:data:`NVIDIA_RATIO_BINS`) uniformly, then a free-form brush mask in that bin
+    (:func:`mask_in_bin`).
+
+    Why not the plain brush (:func:`free_form`): its ratios pile up at 10–35 % (median ≈ 24 %,
+    fewer than 10 % of masks above 43 %), so a model trained on it rarely sees the 40–60 %
+    holes that the NVIDIA masks — and the evaluation bins — hold in equal shares.
+    """
+    return mask_in_bin(NVIDIA_RATIO_BINS[int(rng.integers(len(NVIDIA_RATIO_BINS)))], size, rng, cfg)
+
+
+def lafin(size: int, rng: np.random.Generator, irregular_masks: MaskFn | None = None) -> np.ndarray:
     """LaFIn's training masks: with probability ½ a random 128×128 block, else an irregular mask.
 
     The authors draw the irregular half from the NVIDIA irregular-mask dataset (Liu et al.),
-    not available offline: pass ``irregular=FolderMasks(dir)`` when you have it; the default
-    stand-in is the free-form brush.
+    not available offline: pass ``irregular_masks=FolderMasks(dir)`` when you have it; the
+    default stand-in is :func:`irregular` (brush masks spread over the dataset's ratio bins).
     """
     if rng.random() < 0.5:
         return block128(size, rng)
-    return (irregular or free_form)(size, rng)
+    return (irregular_masks or irregular)(size, rng)
 
 
 # ----------------------------------------------------------------------------- fixed geometries
@@ -426,6 +447,7 @@ MASK_KINDS: dict[str, MaskFn] = {
     "refattr": refattr,
     "square85": square85,
     "block128": block128,
+    "irregular": irregular,
     "lafin": lafin,
     "centre": centre,
     "wgan_central": wgan_central,
@@ -441,6 +463,7 @@ KIND_PAPER: dict[str, str] = {
     "refattr": "refattr (QuickDraw-style strokes + 85×85 square)",
     "square85": "refattr (85×85 square)",
     "block128": "LaFIn (128×128 block)",
+    "irregular": "LaFIn (NVIDIA irregular-mask stand-in: brush, ratio bins 1–60 %)",
     "lafin": "LaFIn (50 % block, 50 % irregular)",
     "centre": "evaluation (centre square, half the side)",
     "wgan_central": "Vitoria et al. (central square)",

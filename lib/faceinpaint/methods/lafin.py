@@ -136,6 +136,10 @@ class LaFInConfig:
     # (:func:`loss_ramp`); from there on the loss is the paper's.
     warmup_steps: int = 0
     ramp_steps: int = 0
+    # Not in the paper (None = ``lr`` / ``betas``): G's Adam during the warm-up only. From the
+    # ramp on, G is optimised with the paper's ``lr`` and β again (:func:`set_generator_phase`).
+    warmup_lr: float | None = None
+    warmup_betas: tuple[float, float] | None = None
     # § 3 / code: random flips (landmark indices permuted); masks: 50 % block, 50 % irregular
     hflip: bool = True
     mask_kind: str = "lafin"
@@ -157,39 +161,40 @@ def _paper() -> LaFInConfig:
 
 
 def _cpu() -> LaFInConfig:
-    """128 px, narrow nets, on one (shared) CPU core: the landmark stage ≈ 25 min (0.33–0.65
-    s/step, ``benchmarks/bench_lafin.py``), the inpainting stage ≈ 20–35 min (≈ 1.1–2.2 s per
-    step of eq. (7), 900 steps; ≈ 0.5 s per step of a warm-up, when one is configured).
+    """64 px, narrow nets, a long reconstruction warm-up, then the paper's eq. (7); one CPU core
+    per stage (``benchmarks/bench_lafin.py`` times each phase).
 
     Deviations from the paper, all for speed on one core; none changes what a loss term means:
 
-    * 128 px (paper 256): 4× fewer pixels everywhere; the attention runs at 32×32;
-    * predictor: MobileNet-V2 width 0.5, C2 = 640 (paper 1.0, 1280), 25–50 img/s: 3000 steps of
-      batch 16 (16–32 min) are ≈ 53 epochs of the ≈ 900 training faces — it is cheap, so it
-      gets many;
-    * generator (16, 32, 64) channels and 3 dilated residual blocks (paper 64, 128, 256 and 7):
-      at 128 px the generator's full-resolution layers and the 1024×1024 attention dominate,
-      and narrower nets learn a usable (blurry) fill in the few steps one core affords; the
-      receptive field of 3 dilated blocks at 1/4 resolution still spans the 32×32 map;
+    * 64 px (paper 256): 16× fewer pixels; the attention runs at 16×16. Larger images are
+      resized to 64 px and the fill back (:func:`~faceinpaint.methods.base.run_at_resolution`);
+      known pixels are always the input's own. At 128 px one step costs ≈ 5× more and, in the
+      session-2 and session-3 probes, learned no more per step: more steps beat more pixels;
+    * predictor: MobileNet-V2 width 0.5, C2 = 640 (paper 1.0, 1280): 3000 steps of batch 16
+      (≈ 53 epochs of the ≈ 900 training faces; ≈ 10 min) — it is cheap, so it gets many;
+    * generator (16, 32, 64) channels and 3 dilated residual blocks (paper 64, 128, 256 and 7);
+      the receptive field of 3 dilated blocks at 1/4 resolution still spans the 16×16 map;
       discriminator (16, 32, 64, 128) (paper 64 … 512);
-    * eq. (3)–(4) on 64-px area-downsampled images (``vgg_size``) of 2 of the 4 samples
-      (``vgg_batch``): at 128 px the four VGG19 passes per sample cost more than the
-      generator's whole step;
-    * learning rates doubled (G 2e-4, D 2e-5, the paper's 10:1 ratio) for the short run, and
-      an EMA of G (0.995, ≈ 200-step window) to smooth its last steps. Batch 4, β and every
-      λ as in the paper;
-    * ``warmup_steps`` / ``ramp_steps`` (a reconstruction warm-up before eq. (7)) exist but
-      are 0 here: the shipped ``lafin_cpu.pt`` was trained without them. Session-2 probes
-      (16 training faces, protocol masks, hole L1 vs Telea's 0.08–0.09) showed the warm-up
-      alone does not close the gap at this budget: L1-only training reached 0.14–0.18 after
-      1000 steps at 128 px and 0.13–0.16 after 3850 steps at 64 px — the fills are the
-      right colour but blurry; a much longer run (or a GPU) is needed.
+    * a reconstruction warm-up (``warmup_steps`` = 20 000, ≈ 89 epochs): G minimises
+      λ_pixel·L_pixel + λ_tv·L_tv alone — no VGG pass, D not stepped, so a step costs ≈ 1/5 of an
+      eq. (7) step — with Adam lr 5e-4, β = (0.9, 0.999) (``warmup_lr``, ``warmup_betas``), which
+      reached a given L1 in ≈ 20 % fewer steps than the paper's β = (0, 0.9) in a 3000-step probe;
+      then λ_perc, λ_style, λ_adv ramp linearly to eq. (7) over 500 steps and the last 500 steps
+      are the paper's loss with the paper's Adam β = (0, 0.9). The paper trains eq. (7) from the
+      start; at CPU budgets eq. (7) from scratch left noisy textures that lost to Telea
+      (session 1: hole L1 0.16–0.21 vs 0.08–0.09 after 900 steps);
+    * eq. (3)–(4) on 2 of the 4 samples (``vgg_batch``): the four VGG19 passes per sample cost
+      more than the generator's whole step;
+    * eq. (7)'s learning rates doubled (G 2e-4, D 2e-5, the paper's 10:1 ratio) for the short
+      run, and an EMA of G (0.995, ≈ 200-step window) to smooth its last steps. Batch 4 and
+      every λ as in the paper.
     """
     return LaFInConfig(
-        preset="cpu", image_size=128, lmk_width=0.5, lmk_last=640, lmk_batch_size=16, lmk_steps=3000,
-        g_channels=(16, 32, 64), res_blocks=3, d_channels=(16, 32, 64, 128), batch_size=4, steps=900,
-        lr=2e-4, d_lr=2e-5, vgg_size=64, vgg_batch=2, ema=0.995,
-        log_every=50, sample_every=250, ckpt_every=250)
+        preset="cpu", image_size=64, lmk_width=0.5, lmk_last=640, lmk_batch_size=16, lmk_steps=3000,
+        g_channels=(16, 32, 64), res_blocks=3, d_channels=(16, 32, 64, 128), batch_size=4, steps=21_000,
+        warmup_steps=20_000, ramp_steps=500, warmup_lr=5e-4, warmup_betas=(0.9, 0.999),
+        lr=2e-4, d_lr=2e-5, vgg_size=None, vgg_batch=2, ema=0.995,
+        log_every=250, sample_every=2500, ckpt_every=500)
 
 
 def _smoke() -> LaFInConfig:
@@ -334,6 +339,17 @@ def loss_ramp(cfg: LaFInConfig, step: int) -> float:
     if cfg.ramp_steps <= 0:
         return 1.0
     return min(1.0, (step - cfg.warmup_steps + 1) / cfg.ramp_steps)
+
+
+def set_generator_phase(opt: torch.optim.Optimizer, cfg: LaFInConfig, step: int) -> None:
+    """G's Adam hyper-parameters at ``step``: ``warmup_lr`` / ``warmup_betas`` during the
+    warm-up (when set), the paper's ``lr`` / ``betas`` (§ 2.3) from the ramp on. Set every step,
+    so a resumed run gets them from the config, not from the optimizer state it saved."""
+    warm = step < cfg.warmup_steps
+    lr = cfg.warmup_lr if warm and cfg.warmup_lr is not None else cfg.lr
+    betas = cfg.warmup_betas if warm and cfg.warmup_betas is not None else cfg.betas
+    for group in opt.param_groups:
+        group["lr"], group["betas"] = lr, tuple(betas)
 
 
 def generator_losses(out: Tensor, image: Tensor, hole: Tensor, d_fake: Tensor | None, features,
@@ -518,6 +534,7 @@ class InpaintTask(_PreviewMixin):
             with ctx.frozen("D"), ctx.autocast():
                 d_gen = D(torch.cat([out, lmap], 1)).float()
         terms = generator_losses(out, image, hole, d_gen, self.features, c, ramp)   # eq. (7)
+        set_generator_phase(ctx.optimizers["G"], c, step)
         ctx.optimize("G", terms["total"])
         logs = {k: v.item() for k, v in terms.items()}
         logs["d"] = loss_d.item()
@@ -890,7 +907,7 @@ __all__ = [
     "shipped_checkpoint", "predictor_source",
     "build_predictor", "build_generator", "build_discriminator",
     "masked_input", "landmark_channel", "landmark_loss", "style_region", "LossFeatures", "loss_features",
-    "generator_losses", "hflip_batch", "training_holes",
+    "set_generator_phase", "generator_losses", "hflip_batch", "training_holes",
     "LandmarkTask", "InpaintTask", "default_dataset", "make_preview", "fit_stage", "fit", "export_inference",
     "train", "LaFInResult", "to_model_pixels", "from_model_pixels", "LaFIn", "load_nets", "build",
 ]
