@@ -46,7 +46,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 strip: $(STAMP)
-	$(VENV)/bin/nbstripout --keep-output notebooks/01_data.ipynb notebooks/02_masks.ipynb || true
+	$(VENV)/bin/nbstripout --keep-output --keep-count --keep-id notebooks/01_data.ipynb notebooks/02_masks.ipynb || true
 	@for nb in notebooks/*.ipynb; do case $$nb in *01_data*|*02_masks*) ;; *) $(VENV)/bin/nbstripout $$nb ;; esac; done
 
 clean-outputs:

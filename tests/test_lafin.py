@@ -252,6 +252,16 @@ def test_generator_phase_uses_the_warm_up_optimizer_then_the_papers():
     assert (opt.param_groups[0]["lr"], opt.param_groups[0]["betas"]) == (plain.lr, plain.betas)
 
 
+def test_generator_lr_holds_then_decays_linearly_to_the_papers():
+    cfg = smoke(warmup_steps=10, lr=1e-4, warmup_lr=5e-4, warmup_decay=0.4)   # decay over steps 6..10
+    lrs = [L.generator_lr(cfg, s) for s in range(12)]
+    assert lrs[:7] == [5e-4] * 7
+    assert lrs[7:10] == pytest.approx([4e-4, 3e-4, 2e-4])
+    assert lrs[10:] == [1e-4, 1e-4]                                           # ramp and eq. (7)
+    assert L.generator_lr(smoke(warmup_steps=10, lr=1e-4, warmup_lr=5e-4), 9) == 5e-4   # no decay
+    assert L.generator_lr(smoke(warmup_steps=10, lr=1e-4), 0) == 1e-4                  # no warm-up lr
+
+
 def test_warm_up_optimizer_survives_an_exact_resume(data_ready, tmp_path):
     """Interrupted inside the warm-up and resumed across the switch = one uninterrupted run."""
     cfg = smoke(steps=4, warmup_steps=2, warmup_lr=1e-3, warmup_betas=(0.9, 0.999), ckpt_every=2)

@@ -156,6 +156,16 @@ def test_free_form_scales_with_size():
     assert abs(big - small) < 0.08  # same protocol, same coverage at any size
 
 
+def test_irregular_spreads_hole_ratios_over_the_six_nvidia_bins():
+    """The NVIDIA stand-in: every mask in one of Liu et al.'s six bins, each bin ≈ 1/6 of masks."""
+    ratios = M.hole_ratio(M.generate("irregular", 64, 600, seed=0))
+    counts = [sum(M.in_bin(r, b) for r in ratios) for b in M.NVIDIA_RATIO_BINS]
+    assert sum(counts) == len(ratios)
+    assert all(60 <= c <= 140 for c in counts), counts                  # 100 expected per bin
+    plain = M.hole_ratio(M.generate("free_form", 64, 600, seed=0))     # why not the plain brush
+    assert np.mean(plain >= 0.4) < 0.5 * np.mean(ratios >= 0.4)
+
+
 def test_lafin_is_half_blocks():
     masks = M.generate("lafin", 64, 200, seed=0)
     is_block = [(m.sum() == 32 * 32 and M.hole_ratio(m) == 0.25) for m in masks[:, 0].numpy()]

@@ -140,6 +140,9 @@ class LaFInConfig:
     # ramp on, G is optimised with the paper's ``lr`` and β again (:func:`set_generator_phase`).
     warmup_lr: float | None = None
     warmup_betas: tuple[float, float] | None = None
+    # The last fraction of the warm-up over which G's lr falls linearly from ``warmup_lr`` to
+    # ``lr`` (0: ``warmup_lr`` until the warm-up ends).
+    warmup_decay: float = 0.0
     # § 3 / code: random flips (landmark indices permuted); masks: 50 % block, 50 % irregular
     hflip: bool = True
     mask_kind: str = "lafin"
@@ -191,8 +194,8 @@ def _cpu() -> LaFInConfig:
     """
     return LaFInConfig(
         preset="cpu", image_size=64, lmk_width=0.5, lmk_last=640, lmk_batch_size=16, lmk_steps=3000,
-        g_channels=(16, 32, 64), res_blocks=3, d_channels=(16, 32, 64, 128), batch_size=4, steps=21_000,
-        warmup_steps=20_000, ramp_steps=500, warmup_lr=5e-4, warmup_betas=(0.9, 0.999),
+        g_channels=(16, 32, 64), res_blocks=3, d_channels=(16, 32, 64, 128), batch_size=4, steps=35_000,
+        warmup_steps=34_000, ramp_steps=500, warmup_lr=5e-4, warmup_betas=(0.9, 0.999), warmup_decay=0.25,
         lr=2e-4, d_lr=2e-5, vgg_size=None, vgg_batch=2, ema=0.995,
         log_every=250, sample_every=2500, ckpt_every=500)
 
@@ -341,13 +344,25 @@ def loss_ramp(cfg: LaFInConfig, step: int) -> float:
     return min(1.0, (step - cfg.warmup_steps + 1) / cfg.ramp_steps)
 
 
+def generator_lr(cfg: LaFInConfig, step: int) -> float:
+    """G's learning rate at ``step``: ``warmup_lr`` during the warm-up, falling linearly to
+    ``lr`` over its last ``warmup_decay`` fraction; the paper's ``lr`` from the ramp on."""
+    if step >= cfg.warmup_steps or cfg.warmup_lr is None:
+        return cfg.lr
+    decay_steps = cfg.warmup_decay * cfg.warmup_steps
+    start = cfg.warmup_steps - decay_steps
+    if decay_steps <= 0 or step < start:
+        return cfg.warmup_lr
+    return cfg.warmup_lr + (cfg.lr - cfg.warmup_lr) * (step - start) / decay_steps
+
+
 def set_generator_phase(opt: torch.optim.Optimizer, cfg: LaFInConfig, step: int) -> None:
-    """G's Adam hyper-parameters at ``step``: ``warmup_lr`` / ``warmup_betas`` during the
-    warm-up (when set), the paper's ``lr`` / ``betas`` (§ 2.3) from the ramp on. Set every step,
-    so a resumed run gets them from the config, not from the optimizer state it saved."""
+    """G's Adam hyper-parameters at ``step``: :func:`generator_lr` and ``warmup_betas`` during
+    the warm-up (when set), the paper's ``lr`` / ``betas`` (§ 2.3) from the ramp on. Set every
+    step, so a resumed run gets them from the config, not from the optimizer state it saved."""
     warm = step < cfg.warmup_steps
-    lr = cfg.warmup_lr if warm and cfg.warmup_lr is not None else cfg.lr
     betas = cfg.warmup_betas if warm and cfg.warmup_betas is not None else cfg.betas
+    lr = generator_lr(cfg, step)
     for group in opt.param_groups:
         group["lr"], group["betas"] = lr, tuple(betas)
 
@@ -907,7 +922,7 @@ __all__ = [
     "shipped_checkpoint", "predictor_source",
     "build_predictor", "build_generator", "build_discriminator",
     "masked_input", "landmark_channel", "landmark_loss", "style_region", "LossFeatures", "loss_features",
-    "set_generator_phase", "generator_losses", "hflip_batch", "training_holes",
+    "generator_lr", "set_generator_phase", "generator_losses", "hflip_batch", "training_holes",
     "LandmarkTask", "InpaintTask", "default_dataset", "make_preview", "fit_stage", "fit", "export_inference",
     "train", "LaFInResult", "to_model_pixels", "from_model_pixels", "LaFIn", "load_nets", "build",
 ]
