@@ -123,16 +123,18 @@ def test_latent_search_decreases_the_loss_clamps_z_and_is_deterministic():
 
 
 def test_batch_images_are_optimised_independently():
+    """Image 0's search does not depend on image 1: replacing image 1 (and its hole) leaves image 0's
+    z and loss unchanged. Same batch shape both times, so the same kernels run (a batch of 1 vs 2 may
+    pick other conv kernels, whose last-bit differences Adam amplifies over the iterations)."""
     G, D, P = tiny_nets()
     image, hole = faces(2, seed=2), square_hole(2)
+    other_image, other_hole = image.clone(), hole.clone()
+    other_image[1], other_hole[1] = faces(1, seed=9)[0], square_hole(1, 64, 10, 40)[0]
     cfg = LatentConfig(iters=15)
-    both = complete(G, D, P, image, hole, cfg, generator=torch.Generator().manual_seed(0))
-    for i in range(2):
-        g_i = torch.Generator().manual_seed(0)
-        if i == 1:
-            torch.randn(1, 16, generator=g_i)  # skip image 0's draw: same z₀ as in the batch
-        one = complete(G, D, P, image[i:i + 1], hole[i:i + 1], cfg, generator=g_i)
-        assert torch.allclose(one.z[0], both.z[i], atol=1e-4)
+    a = complete(G, D, P, image, hole, cfg, generator=torch.Generator().manual_seed(0))
+    b = complete(G, D, P, other_image, other_hole, cfg, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(a.z[0], b.z[0], atol=1e-6) and torch.allclose(a.loss[0], b.loss[0], atol=1e-6)
+    assert not torch.allclose(a.z[1], b.z[1], atol=1e-3)   # image 1 did change its own search
 
 
 def test_restarts_keep_the_best():

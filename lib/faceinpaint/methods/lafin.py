@@ -172,20 +172,27 @@ def _cpu() -> LaFInConfig:
     * 64 px (paper 256): 16× fewer pixels; the attention runs at 16×16. Larger images are
       resized to 64 px and the fill back (:func:`~faceinpaint.methods.base.run_at_resolution`);
       known pixels are always the input's own. At 128 px one step costs ≈ 5× more and, in the
-      session-2 and session-3 probes, learned no more per step: more steps beat more pixels;
+      session-2 probes, learned no more per step: more steps beat more pixels;
     * predictor: MobileNet-V2 width 0.5, C2 = 640 (paper 1.0, 1280): 3000 steps of batch 16
       (≈ 53 epochs of the ≈ 900 training faces; ≈ 10 min) — it is cheap, so it gets many;
+    * masks: LaFIn's half blocks, half irregular — the irregular half from
+      :func:`faceinpaint.masks.irregular` (the NVIDIA masks' six ratio bins in equal shares): the
+      plain brush rarely reaches 40–60 % holes; in session-3 probes (same nets and warm-up
+      optimizer, 24 test faces at 128 px) hole L1 on the 50–60 % bin was 0.168 after 3000 steps
+      on the plain brush and 0.140 after 2500 steps on these masks;
     * generator (16, 32, 64) channels and 3 dilated residual blocks (paper 64, 128, 256 and 7);
       the receptive field of 3 dilated blocks at 1/4 resolution still spans the 16×16 map;
       discriminator (16, 32, 64, 128) (paper 64 … 512);
-    * a reconstruction warm-up (``warmup_steps`` = 20 000, ≈ 89 epochs): G minimises
+    * a reconstruction warm-up (``warmup_steps`` = 28 000, ≈ 125 epochs): G minimises
       λ_pixel·L_pixel + λ_tv·L_tv alone — no VGG pass, D not stepped, so a step costs ≈ 1/5 of an
       eq. (7) step — with Adam lr 5e-4, β = (0.9, 0.999) (``warmup_lr``, ``warmup_betas``), which
-      reached a given L1 in ≈ 20 % fewer steps than the paper's β = (0, 0.9) in a 3000-step probe;
-      then λ_perc, λ_style, λ_adv ramp linearly to eq. (7) over 500 steps and the last 500 steps
-      are the paper's loss with the paper's Adam β = (0, 0.9). The paper trains eq. (7) from the
-      start; at CPU budgets eq. (7) from scratch left noisy textures that lost to Telea
-      (session 1: hole L1 0.16–0.21 vs 0.08–0.09 after 900 steps);
+      reached a given L1 in ≈ 20 % fewer steps than the paper's β = (0, 0.9) in a 3000-step probe
+      (lr 1.5e-3 was worse); over the warm-up's last quarter the lr falls linearly to eq. (7)'s
+      2e-4 (``warmup_decay``). Then λ_perc, λ_style, λ_adv ramp linearly to eq. (7) over 500
+      steps and the last 500 steps are the paper's loss with the paper's Adam β = (0, 0.9). The
+      paper trains eq. (7) from the start; at CPU budgets eq. (7) from scratch left noisy
+      textures (session 1: hole L1 0.16–0.21 vs Telea's 0.08–0.09 after 900 steps). The eq. (7)
+      phase adds texture and costs hole L1 / SSIM at this scale (checkpoints/README.md);
     * eq. (3)–(4) on 2 of the 4 samples (``vgg_batch``): the four VGG19 passes per sample cost
       more than the generator's whole step;
     * eq. (7)'s learning rates doubled (G 2e-4, D 2e-5, the paper's 10:1 ratio) for the short
@@ -194,8 +201,8 @@ def _cpu() -> LaFInConfig:
     """
     return LaFInConfig(
         preset="cpu", image_size=64, lmk_width=0.5, lmk_last=640, lmk_batch_size=16, lmk_steps=3000,
-        g_channels=(16, 32, 64), res_blocks=3, d_channels=(16, 32, 64, 128), batch_size=4, steps=35_000,
-        warmup_steps=34_000, ramp_steps=500, warmup_lr=5e-4, warmup_betas=(0.9, 0.999), warmup_decay=0.25,
+        g_channels=(16, 32, 64), res_blocks=3, d_channels=(16, 32, 64, 128), batch_size=4, steps=29_000,
+        warmup_steps=28_000, ramp_steps=500, warmup_lr=5e-4, warmup_betas=(0.9, 0.999), warmup_decay=0.25,
         lr=2e-4, d_lr=2e-5, vgg_size=None, vgg_batch=2, ema=0.995,
         log_every=250, sample_every=2500, ckpt_every=500)
 
