@@ -94,6 +94,20 @@ def test_nme_between_skips_failed_detections():
     assert st.std == pytest.approx(np.std([0.5, 0.0], ddof=1))
 
 
+def test_paired_difference_pairs_faces_and_skips_failures():
+    nan = float("nan")
+    table = {"a": {"b1": X.nme_stats([0.1, 0.2, nan]), "b2": X.nme_stats([0.3, 0.1])},
+             "b": {"b1": X.nme_stats([0.2, 0.2, 0.5]), "b2": X.nme_stats([nan, 0.4])}}
+    d = X.paired_difference(table, "a", "b")
+    # pairs: (0.1, 0.2), (0.2, 0.2), (0.1, 0.4); face 3 of b1 and face 1 of b2 failed for one side
+    diffs = np.array([0.1, 0.0, 0.3])
+    assert d.n == 3 and d.mean == pytest.approx(diffs.mean())
+    assert d.se == pytest.approx(diffs.std(ddof=1) / math.sqrt(3))
+    assert d.significant(z=1.0) and not d.significant(z=2.0)   # mean 0.133, se 0.088
+    assert X.paired_difference(table, "a", "b", bins=["b1"]).n == 2
+    assert not X.PairedDifference(0.1, 0.0, 1).significant()    # one pair is no evidence
+
+
 def test_completed_nme_with_dlib_on_real_faces(data_ready):
     images, _, _ = X.held_out_faces(128, 3)
     r = EvalResult(["same", "shifted"], ["bin_30_40"])

@@ -317,6 +317,33 @@ def completed_nme(result, images: Tensor, *, box: str = "truth", progress: bool 
     return out
 
 
+@dataclass
+class PairedDifference:
+    """``mean`` of per-face ``b − a`` over the faces (and bins) scored for both, its standard
+    error ``se`` (sample std / √n) and ``n``: "is a better than b" asked of the same faces
+    under the same masks, so the faces' own spread cancels."""
+
+    mean: float
+    se: float
+    n: int
+
+    def significant(self, z: float = 2.0) -> bool:
+        """``mean > z·se``: ``b`` is worse than ``a`` by more than the faces' noise."""
+        return self.n > 1 and self.mean > z * self.se
+
+
+def paired_difference(table: Mapping[str, Mapping[str, NMEStats]], a: str, b: str,
+                      bins: Sequence[str] | None = None) -> PairedDifference:
+    """:class:`PairedDifference` of two methods' per-face NMEs in a :func:`completed_nme` table,
+    pooled over ``bins`` (default: all); faces where dlib failed for either are left out."""
+    bins = list(table[a]) if bins is None else list(bins)
+    d = np.concatenate([np.asarray(table[b][k].values, np.float64) - np.asarray(table[a][k].values, np.float64)
+                        for k in bins])
+    d = d[np.isfinite(d)]
+    se = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else float("inf")
+    return PairedDifference(float(d.mean()) if d.size else float("nan"), se, int(d.size))
+
+
 def nme_markdown(table: Mapping[str, Mapping[str, NMEStats]]) -> str:
     """Rows = methods, columns = bins; ``mean ± std (n ok / failed)``."""
     from .evaluate import _bin_label
