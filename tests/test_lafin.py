@@ -1,5 +1,7 @@
 """LaFIn (Yang et al.): networks (tables 6–8), attention, losses eq. (1)–(7), flips, the two
 training stages through the Trainer, and the Inpainter (predicted / given / exemplar landmarks)."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -467,6 +469,14 @@ def test_nolandmarks_preset_trains_the_inpainting_stage_only(data_ready, tmp_pat
         assert torch.equal(out * (1 - hole), x * (1 - hole)) and m.last.source == "none"
     with pytest.raises(FaceInpaintError, match="no landmark predictor"):
         m.predict_landmarks(x, hole)
+
+
+def test_predictor_source_is_recorded_relative_to_the_repository(tmp_path):
+    from faceinpaint.paths import repo_relative, repo_root
+
+    inside = repo_root() / "checkpoints" / "lafin_cpu.pt"
+    assert repo_relative(inside) == str(Path("checkpoints") / "lafin_cpu.pt")   # same on every clone
+    assert repo_relative(tmp_path / "x.pt") == str(tmp_path / "x.pt")           # outside: as given
 
 
 def test_noattention_preset_reuses_the_full_models_predictor(data_ready, tmp_path):

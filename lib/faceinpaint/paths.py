@@ -30,3 +30,13 @@ def assets_dir() -> Path:
 
 def checkpoints_dir() -> Path:
     return repo_root() / "checkpoints"
+
+
+def repo_relative(path: str | Path) -> str:
+    """``path`` relative to the repository root when it lies inside it (records in checkpoint
+    ``meta`` then read the same on every clone), else as given."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(repo_root().resolve()))
+    except ValueError:
+        return str(path)

@@ -696,6 +696,7 @@ def export_inference(landmark_ckpt: str | Path | None, inpaint_ckpt: str | Path,
 
     ``landmark_ckpt`` may be a landmark-stage Trainer checkpoint or another exported file
     (``predictor_from``): its own ``stages["landmark"]`` record is carried over, with ``from``."""
+    from ..paths import repo_relative
     from ..train import read_checkpoint
 
     inp = read_checkpoint(inpaint_ckpt)
@@ -706,7 +707,7 @@ def export_inference(landmark_ckpt: str | Path | None, inpaint_ckpt: str | Path,
         lmk = read_checkpoint(landmark_ckpt)
         keep["P"] = lmk["nets"]["P"]
         earlier = ((lmk.get("meta") or {}).get("stages") or {}).get("landmark")
-        stages["landmark"] = ({**earlier, "from": str(landmark_ckpt)} if earlier else
+        stages["landmark"] = ({**earlier, "from": repo_relative(landmark_ckpt)} if earlier else
                               {"step": lmk["step"], "checkpoint": str(landmark_ckpt)})
     slim = {k: inp[k] for k in ("format", "step", "config") if k in inp}
     slim["meta"] = {**inp.get("meta", {}), "stages": stages}
