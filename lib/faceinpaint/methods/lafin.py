@@ -177,9 +177,9 @@ def _cpu() -> LaFInConfig:
       (≈ 430 epochs of the ≈ 900 training faces; ≈ 45 min on one core). The full model draws the
       face where G_L puts the landmarks, so G_L matters: NME on masked test faces ≈ 0.13 after 3000
       steps, 0.081 after 24 000. Longer is worse here: at 48 000 steps the training batches' NME
-      kept falling (0.057 → 0.044) but the test NME with batch statistics stayed put and with the
-      running (inference) statistics rose to 0.11 — over-fitting ≈ 900 faces and BatchNorm's
-      running averages drifting from the batch statistics (checkpoints/README.md);
+      kept falling (0.057 → 0.044) while the test NME (inference, BatchNorm running statistics)
+      rose to 0.11, and to 0.094 with those statistics re-estimated on training batches —
+      over-fitting ≈ 900 faces (checkpoints/README.md);
     * masks: LaFIn's half blocks, half irregular — the irregular half from
       :func:`faceinpaint.masks.irregular` (the NVIDIA masks' six ratio bins in equal shares): the
       plain brush rarely reaches 40–60 % holes; in session-3 probes (same nets and warm-up
