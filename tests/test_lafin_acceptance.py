@@ -100,9 +100,10 @@ def test_lafin_beats_telea_on_the_hole_for_30_to_60_percent(data_ready):
     "KNOWN SHORTFALL (issue 5 stays open): with the 24 000-step predictor the full model and the w/o-landmarks "
     "ablation tie on the NME of completed faces (pooled over 30–60 %, 24 faces, 128 px: w/o LMK − full = "
     "−0.0002 ± 0.0018, paired standard error, 72 pairs; on all 100 test faces w/o LMK is ahead, −0.0021 ± "
-    "0.0008; with the 3000-step predictor it won clearly, 0.050 vs 0.060). Given dlib's landmarks the same full model scores 0.038: the inpainter uses the landmarks, the "
-    "64-px predictor (NME ≈ 0.09 on these masked faces) is the weak link. strict=True: remove once a "
-    "retrained full model wins by more than the noise."))
+    "0.0008; with the 3000-step predictor it won clearly, 0.050 vs 0.060). Given dlib's landmarks the same "
+    "full model scores 0.038: the inpainter uses the landmarks, the 64-px predictor (NME ≈ 0.09 on these "
+    "masked faces) is the weak link. strict=True: remove once a retrained full model wins by more than the "
+    "noise."))
 def test_without_landmarks_is_worse_on_nme_of_completed_faces(data_ready):
     """Worse = a higher NME, by more than twice the standard error of the paired per-face
     differences (same faces, same masks, pooled over the bins): a tie is not "worse"."""

@@ -692,7 +692,8 @@ def fit(cfg: LaFInConfig, dataset, out: str | Path, *, resume: bool = False, see
 def export_inference(landmark_ckpt: str | Path | None, inpaint_ckpt: str | Path, dest: str | Path) -> Path:
     """One inference file in the Trainer's format: ``nets = {"P": predictor, "G_ema" or "G":
     generator}`` — the EMA generator when the run kept one (it is what inference uses), no D,
-    no optimizer or RNG state. ``meta["stages"]`` records each stage's step and checkpoint.
+    no optimizer or RNG state. ``meta["stages"]`` records each stage's step and checkpoint (paths
+    inside the repository relative to it: :func:`~faceinpaint.paths.repo_relative`).
 
     ``landmark_ckpt`` may be a landmark-stage Trainer checkpoint or another exported file
     (``predictor_from``): its own ``stages["landmark"]`` record is carried over, with ``from``."""
@@ -702,13 +703,13 @@ def export_inference(landmark_ckpt: str | Path | None, inpaint_ckpt: str | Path,
     inp = read_checkpoint(inpaint_ckpt)
     nets = inp["nets"]
     keep = {"G_ema": nets["G_ema"]} if "G_ema" in nets else {"G": nets["G"]}
-    stages = {"inpaint": {"step": inp["step"], "checkpoint": str(inpaint_ckpt)}}
+    stages = {"inpaint": {"step": inp["step"], "checkpoint": repo_relative(inpaint_ckpt)}}
     if landmark_ckpt is not None:
         lmk = read_checkpoint(landmark_ckpt)
         keep["P"] = lmk["nets"]["P"]
         earlier = ((lmk.get("meta") or {}).get("stages") or {}).get("landmark")
         stages["landmark"] = ({**earlier, "from": repo_relative(landmark_ckpt)} if earlier else
-                              {"step": lmk["step"], "checkpoint": str(landmark_ckpt)})
+                              {"step": lmk["step"], "checkpoint": repo_relative(landmark_ckpt)})
     slim = {k: inp[k] for k in ("format", "step", "config") if k in inp}
     slim["meta"] = {**inp.get("meta", {}), "stages": stages}
     slim["nets"] = keep
