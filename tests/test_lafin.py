@@ -306,6 +306,25 @@ def test_hflip_batch_moves_and_relabels_landmarks():
     assert torch.equal(L.landmark_channel(lm_f[:1], 64, 1, "cpu"), L.landmark_channel(lm[:1], 64, 1, "cpu").flip(-1))
 
 
+def test_jitter_reaches_both_stages_and_off_means_the_paper(data_ready, tmp_path):
+    """Jittered stages train (same seed → same weights); all-zero jitter is the paper's step exactly."""
+    ds = L.default_dataset(smoke(), None)
+
+    def weights(stage, **kw):
+        cfg = smoke(lmk_steps=2, steps=2, **kw)
+        out = tmp_path / f"{stage}{len(list(tmp_path.iterdir()))}"
+        ckpt = L.fit_stage(stage, cfg, ds, out, seed=1, progress=False, device="cpu",
+                           features=LinearFeatures() if stage == "inpaint" else None)
+        return torch.load(ckpt, weights_only=True)["nets"]["P" if stage == "landmark" else "G"]
+
+    for stage, key in (("landmark", "lmk_jitter"), ("inpaint", "jitter")):
+        plain, zero = weights(stage), weights(stage, **{key: (0.0, 0.0, 0.0, 0.0)})
+        j1, j2 = (weights(stage, **{key: (10.0, 0.05, 0.04, 0.15)}) for _ in range(2))
+        assert all(torch.equal(plain[k], zero[k]) for k in plain)          # default = paper = no extra RNG draw
+        assert all(torch.equal(j1[k], j2[k]) for k in j1)                  # reproducible from the seed
+        assert not all(torch.equal(plain[k], j1[k]) for k in plain)        # the jitter reaches the network
+
+
 def test_dataset_flips_keep_landmarks_on_the_face(data_ready):
     from faceinpaint.data import FaceDataset
 

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import losses
+from ..augment import Jitter, jitter_batch
 from ..config import config_from_dict
 from ..errors import DataError, FaceInpaintError
 from ..io import torch_save
@@ -145,6 +146,11 @@ class LaFInConfig:
     warmup_decay: float = 0.0
     # § 3 / code: random flips (landmark indices permuted); masks: 50 % block, 50 % irregular
     hflip: bool = True
+    # Not in the paper ((0, 0, 0, 0) = the paper): per-sample jitter of the training faces,
+    # (± degrees, ± scale, ± shift as a fraction of the side, ± colour factor) — see
+    # :class:`faceinpaint.augment.Jitter` — for the inpainting stage and the landmark stage.
+    jitter: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    lmk_jitter: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     mask_kind: str = "lafin"
     data: str = "celeba999"
     log_every: int = 100
@@ -492,6 +498,7 @@ class LandmarkTask(_PreviewMixin):
         n, size = image.shape[0], image.shape[-1]
         if c.hflip:
             image, lm = hflip_batch(image, lm, torch.rand(n) < 0.5)
+        image, lm = jitter_batch(image, lm, Jitter(*c.lmk_jitter))
         hole = training_holes(c.mask_kind, size, n, unmasked_prob=c.lmk_unmasked_prob).to(image.device)
         with ctx.autocast():
             pred = P(masked_input(image, hole)).float() * size
@@ -544,6 +551,7 @@ class InpaintTask(_PreviewMixin):
         n, size = image.shape[0], image.shape[-1]
         if c.hflip:
             image, lm = hflip_batch(image, lm, torch.rand(n) < 0.5)
+        image, lm = jitter_batch(image, lm, Jitter(*c.jitter))
         hole = training_holes(c.mask_kind, size, n).to(image.device)
         lmap = landmark_channel(lm, size, n, image.device, c.use_landmarks)
         self.features.to(image.device)
