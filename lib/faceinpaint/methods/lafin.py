@@ -492,6 +492,7 @@ class LandmarkTask(_PreviewMixin):
 
     def __init__(self, cfg: LaFInConfig, preview: dict[str, Tensor] | None = None):
         self.cfg, self.preset = cfg, cfg.preset
+        self.jitter = Jitter(*cfg.lmk_jitter)   # built (and its ranges checked) once, not per step
         self.nets = {"P": build_predictor(cfg)}
         self.ema = {}
         self.preview = preview
@@ -507,7 +508,7 @@ class LandmarkTask(_PreviewMixin):
         n, size = image.shape[0], image.shape[-1]
         if c.hflip:
             image, lm = hflip_batch(image, lm, torch.rand(n) < 0.5)
-        image, lm = jitter_batch(image, lm, Jitter(*c.lmk_jitter))
+        image, lm = jitter_batch(image, lm, self.jitter)
         hole = training_holes(c.mask_kind, size, n, unmasked_prob=c.lmk_unmasked_prob).to(image.device)
         with ctx.autocast():
             pred = P(masked_input(image, hole)).float() * size
@@ -544,6 +545,7 @@ class InpaintTask(_PreviewMixin):
     def __init__(self, cfg: LaFInConfig, features: nn.Module | None = None,
                  preview: dict[str, Tensor] | None = None):
         self.cfg, self.preset = cfg, cfg.preset
+        self.jitter = Jitter(*cfg.jitter)
         self.nets = {"G": build_generator(cfg), "D": build_discriminator(cfg)}
         self.ema = {"G": cfg.ema} if cfg.ema else {}
         self.features = features if features is not None else loss_features(cfg)
@@ -560,7 +562,7 @@ class InpaintTask(_PreviewMixin):
         n, size = image.shape[0], image.shape[-1]
         if c.hflip:
             image, lm = hflip_batch(image, lm, torch.rand(n) < 0.5)
-        image, lm = jitter_batch(image, lm, Jitter(*c.jitter))
+        image, lm = jitter_batch(image, lm, self.jitter)
         hole = training_holes(c.mask_kind, size, n).to(image.device)
         lmap = landmark_channel(lm, size, n, image.device, c.use_landmarks)
         self.features.to(image.device)
