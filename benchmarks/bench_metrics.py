@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
 
-    from faceinpaint.nn.inception import FIDInception
+    from faceinpaint.pretrained.inception import FIDInception
 
     dev = torch.device(args.device)
     real = face_batch(args.batch, args.size)

@@ -14,13 +14,14 @@ import os
 import platform
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from faceinpaint.io import write_json
-from faceinpaint.latent import complete
 from faceinpaint.methods import wgan_completion as W
+from faceinpaint.methods.wgan_completion import complete
 from faceinpaint.poisson import poisson_blend
 
 
@@ -44,7 +45,7 @@ def main() -> None:
     hole = torch.zeros(args.batch, 1, 64, 64, device=args.device)
     hole[..., 16:48, 16:48] = 1  # the paper's central square
 
-    lat = W.replace(cfg.latent, iters=args.iters)
+    lat = replace(cfg.latent, iters=args.iters)
     t0 = time.perf_counter()
     res = complete(G, D, P, image, hole, lat, generator=torch.Generator(args.device).manual_seed(args.seed),
                    progress=True)
@@ -65,7 +66,7 @@ def main() -> None:
     if args.train_steps > 0:
         n = max(cfg.batch_size * 2, 32)
         data = [{"image": x} for x in torch.rand(n, 3, 64, 64, generator=g) * 2 - 1]
-        tc = W.replace(cfg, steps=args.train_steps, log_every=args.train_steps, sample_every=0, ckpt_every=0)
+        tc = replace(cfg, steps=args.train_steps, log_every=args.train_steps, sample_every=0, ckpt_every=0)
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             W.fit(tc, data, Path(tmp) / "run", seed=args.seed, progress=True, device=args.device)

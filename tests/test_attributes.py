@@ -13,7 +13,7 @@ from faceinpaint.attributes import (ATTRIBUTE_NAMES_PAPER, CELEBA_ATTRIBUTES, LA
                                     attribute_scores, dlib_chip, from_celeba, lip_thickness_ratio, mouth_open_ratio,
                                     pseudo_attributes, select_columns)
 from faceinpaint.errors import DataError
-from faceinpaint.nn.expression import EXPRESSIONS, SeparableConv, expression_crop, load_expression_net
+from faceinpaint.pretrained.expression import EXPRESSIONS, SeparableConv, expression_crop, load_expression_net
 
 # CelebA ids checked by eye (tools: an image viewer on a montage of the originals)
 FEMALE = [1, 2, 5]

@@ -9,7 +9,7 @@ from PIL import Image
 from faceinpaint import assets
 from faceinpaint.identity import (CELEBA_FRAMING, Framing, crop_box, embed, identity_similarity, load_identity_net,
                                   pair_scores, verification_auc)
-from faceinpaint.nn.facerec import load_face_recognition_net
+from faceinpaint.pretrained.facerec import load_face_recognition_net
 
 FACES = [1, 2, 5, 6, 7, 8]  # CelebA ids; dlib's HOG detector finds each of them
 

@@ -1,7 +1,7 @@
 """LaFIn's acceptance (issue 5), on the shipped CPU checkpoints.
 
 * on the test split, at the model's resolution, LaFIn's completions beat OpenCV's Telea on the
-  hole — L1 over hole pixels and "SSIM of the hole" (:func:`faceinpaint.lafin_experiments.ssim_hole`:
+  hole — L1 over hole pixels and "SSIM of the hole" (:func:`faceinpaint.methods.lafin.experiments.ssim_hole`:
   the SSIM map averaged over the positions whose window is centred on a hole pixel) — in each
   30–60 % bin;
 * the "without landmarks" ablation (table 3's w/o LMK) is worse than the full model on the NME
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import torch
 
-from faceinpaint import lafin_experiments as X
+from faceinpaint.methods.lafin import experiments as X
 from faceinpaint import methods
 from faceinpaint.evaluate import EvalResult, load_test_split, protocol_masks
 from faceinpaint.io import load_image, read_rgb_array, save_image, save_mask, tensor_to_array

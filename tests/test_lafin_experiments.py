@@ -1,4 +1,4 @@
-"""LaFIn's experiments (faceinpaint.lafin_experiments): hole SSIM against scikit-image, table 3's
+"""LaFIn's experiments (faceinpaint.methods.lafin.experiments): hole SSIM against scikit-image, table 3's
 layout, the NME of completed faces with dlib, mouth editing, attention rows, menpo framing and
 the augmentation fine-tuning of section 4."""
 import math
@@ -8,7 +8,7 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from faceinpaint import lafin_experiments as X
+from faceinpaint.methods.lafin import experiments as X
 from faceinpaint import metrics
 from faceinpaint.evaluate import EvalResult
 from faceinpaint.methods import lafin as L

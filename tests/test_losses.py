@@ -139,7 +139,7 @@ def test_feature_losses_with_stand_in_trunk_match_direct_computation():
 
 
 def test_perceptual_with_real_vgg_grows_with_blur():
-    from faceinpaint.nn.vgg import VGGFeatures
+    from faceinpaint.pretrained.vgg import VGGFeatures
 
     net = VGGFeatures(layers=("relu1_1", "relu2_1"))
     assert "vgg" in net.source

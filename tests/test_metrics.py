@@ -225,7 +225,7 @@ def inception_feats():
     if not (FACES.exists() and have("fid_inception")):
         pytest.skip("assets celeba999 / fid_inception not fetched")
     torch.set_num_threads(1)
-    from faceinpaint.nn.inception import FIDInception
+    from faceinpaint.pretrained.inception import FIDInception
 
     net = FIDInception()
     a = net.features(faces(range(20, 30), 128), progress=False)
@@ -282,7 +282,7 @@ def test_fid_hand_computed_1d():
 @needs_faces
 @needs_inception
 def test_fid_from_images_and_resize():
-    from faceinpaint.nn.inception import FIDInception, fid_preprocess, tf_legacy_bilinear
+    from faceinpaint.pretrained.inception import FIDInception, fid_preprocess, tf_legacy_bilinear
 
     # TF1 legacy bilinear (source = i·in/out, right neighbour clamped), hand-computed in 1-D
     row = torch.tensor([0.0, 10.0, 20.0]).view(1, 1, 1, 3)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from faceinpaint.errors import AssetError
-from faceinpaint.nn import tfjs
+from faceinpaint.pretrained import tfjs
 
 
 def _write(tmp_path, weights, blobs, paths=("w.bin",)):

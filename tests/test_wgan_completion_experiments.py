@@ -6,10 +6,10 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from faceinpaint import ablation as A
-from faceinpaint.latent import LatentConfig
+from faceinpaint.methods.wgan_completion import experiments as A
+from faceinpaint.methods.wgan_completion import LatentConfig
 from faceinpaint.methods import wgan_completion as W
-from faceinpaint.nn.wgan import GlobalCritic, Generator, PatchCritic
+from faceinpaint.methods.wgan_completion.networks import GlobalCritic, Generator, PatchCritic
 
 
 def tiny_method(cls=W.WGANCompletion, **kw):

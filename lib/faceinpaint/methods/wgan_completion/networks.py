@@ -20,11 +20,14 @@ gradient penalty apply to both unchanged.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+if TYPE_CHECKING:  # the builder reads a config; the config reads this module's constants
+    from .config import WGANCompletionConfig
 
 PAPER_G_CHANNELS = (512, 512, 256, 128, 64)
 PAPER_D_CHANNELS = (64, 128, 256, 512, 512)
@@ -163,3 +166,10 @@ class PatchCritic(nn.Module):
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def build_nets(cfg: WGANCompletionConfig) -> dict[str, nn.Module]:
+    G = Generator(cfg.z_dim, cfg.g_channels)
+    if G.image_size != cfg.image_size:
+        raise ValueError(f"g_channels {cfg.g_channels} make {G.image_size}-px images, not {cfg.image_size}")
+    return {"G": G, "D": GlobalCritic(cfg.d_channels, cfg.image_size), "D_patch": PatchCritic(cfg.patch_channels)}

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from faceinpaint import assets, masks, methods, metrics
-from faceinpaint.ablation import compare_methods
+from faceinpaint.methods.wgan_completion.experiments import compare_methods
 from faceinpaint.io import save_mask
 from faceinpaint.paths import checkpoints_dir, repo_root
 

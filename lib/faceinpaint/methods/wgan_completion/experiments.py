@@ -1,4 +1,4 @@
-"""Vitoria et al.'s ablation, tables 1–2: loss formulation × mask → MSE, PSNR, SSIM.
+"""Vitoria et al.'s experiments: the ablation of tables 1–2: loss formulation × mask → MSE, PSNR, SSIM.
 
 The paper (section 4.2; ``shared/papers/wgan_semantic_completion.md``) reports, for a central
 square (table 1) and a three-squares mask (table 2), nine loss formulations:
@@ -41,14 +41,14 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import torch
 from torch import Tensor
 
-from . import masks as masks_mod
-from . import metrics
-from .latent import LatentConfig, complete
-from .poisson import poisson_blend
+from ... import masks as masks_mod
+from ... import metrics
+from ...poisson import poisson_blend
+from .config import LatentConfig
+from .inpainter import WGANCompletion, build, complete
 
-if TYPE_CHECKING:  # the method module imports the nets; only needed for annotations here
-    from .methods.base import Inpainter
-    from .methods.wgan_completion import WGANCompletion
+if TYPE_CHECKING:
+    from ..base import Inpainter
 
 MASKS: dict[str, str] = {"wgan_central": "central square", "wgan_three_squares": "three squares"}
 TABLE_OF_MASK: dict[str, str] = {"wgan_central": "Table 1", "wgan_three_squares": "Table 2"}
@@ -132,8 +132,6 @@ def paper_scores(real: Tensor, fake: Tensor) -> dict[str, float]:
 
 def _prior(prior: "WGANCompletion | str | Path") -> "WGANCompletion":
     if isinstance(prior, (str, Path)):
-        from .methods.wgan_completion import build
-
         return build(prior, progress=False)
     return prior
 

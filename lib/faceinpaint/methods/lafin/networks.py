@@ -19,12 +19,17 @@ Conventions here (DESIGN.md): images in ``[-1, 1]``; ``hole`` ``N×1×H×W``, **
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
+
+from ...landmarks import landmark_map
+
+if TYPE_CHECKING:  # the builders read a config; the config reads this module's constants
+    from .config import LaFInConfig
 
 # Table 6: (expansion t, channels c, repeats n, first stride s) of the bottleneck sequences.
 MOBILENET_V2_SETTING: tuple[tuple[int, int, int, int], ...] = (
@@ -331,3 +336,31 @@ __all__ = [
     "init_normal", "hole_at", "PreActResBlock", "ShortLongTermAttention", "InvertedResidual",
     "LandmarkPredictor", "DilatedResidualBlock", "InpaintGenerator", "Discriminator",
 ]
+
+
+# ---------------------------------------------------------------------------- the networks' inputs
+def masked_input(image: Tensor, hole: Tensor) -> Tensor:
+    """``I^M``: the face with holes filled with white (``image ⊙ known + hole``; the authors'
+    ``images * (1 − masks) + masks`` in ``[0, 1]``, where 1 is white, as +1 is here)."""
+    return image * (1 - hole) + hole
+
+
+def landmark_channel(landmarks: Tensor | None, size: int, n: int, device, use_landmarks: bool = True) -> Tensor:
+    """The generator's / discriminator's 4th channel: :func:`~faceinpaint.landmarks.landmark_map`
+    of ``N×68×2`` landmarks (pixels of a ``size`` image), or zeros ("w/o LMK" ablation)."""
+    if not use_landmarks or landmarks is None:
+        return torch.zeros(n, 1, size, size, device=device)
+    return landmark_map(landmarks.detach().float(), size).to(device)
+
+
+# ---------------------------------------------------------------------------- from a config
+def build_predictor(cfg: LaFInConfig) -> LandmarkPredictor:
+    return LandmarkPredictor(cfg.lmk_width, cfg.lmk_last)
+
+
+def build_generator(cfg: LaFInConfig) -> InpaintGenerator:
+    return InpaintGenerator(cfg.g_channels, cfg.res_blocks, use_attention=cfg.use_attention)
+
+
+def build_discriminator(cfg: LaFInConfig) -> Discriminator:
+    return Discriminator(cfg.d_channels)

