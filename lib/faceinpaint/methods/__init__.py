@@ -4,12 +4,19 @@
 >>> methods.available()            # only the methods whose module is present
 >>> m = methods.get("telea")        # an Inpainter
 >>> m = methods.get("lafin", checkpoint="runs/lafin/last.pt", device="cuda")
+>>> m = methods.get("lafin", align="auto")  # faces in the wild: detect, align, inpaint, paste back
 
 A learned method's module exposes ``build(checkpoint=None, device="cpu", **kw)`` and
 ``train(preset, data, out, resume, seed) -> Path``. Without a checkpoint, :func:`get`
 passes the method's shipped CPU checkpoint ``checkpoints/<method>_cpu.pt``. Modules are
 imported on first use only, so ``faceinpaint --help`` or a classical baseline never pays
 for (or breaks on) a learned method's imports.
+
+``align``: ``"off"`` (the library default: the method sees the image as it is, e.g. the aligned
+CelebA test split) or ``"auto"`` (:class:`faceinpaint.align.AlignedInpainter` around the method:
+each face meeting the hole is detected, aligned to the training template at the method's
+``.size``, inpainted and pasted back). The CLI's default is :func:`default_align`: ``auto`` for
+learned methods, ``off`` for classical ones.
 """
 from __future__ import annotations
 
@@ -75,9 +82,11 @@ def _spec(name: str) -> MethodSpec:
 def _present(spec: MethodSpec) -> bool:
     """Whether the method's module file exists (found without importing it)."""
     try:
-        return importlib.util.find_spec(spec.module) is not None
+        found = importlib.util.find_spec(spec.module)
     except ModuleNotFoundError:
         return False
+    # a folder without __init__.py (a paper being written) is a namespace package: not a method yet
+    return found is not None and found.origin is not None
 
 
 def _module(spec: MethodSpec):
@@ -136,22 +145,37 @@ def resolve_checkpoint(name: str, checkpoint: str | Path | None) -> Path | None:
     return path
 
 
+def default_align(name: str) -> str:
+    """The CLI's ``--align`` default: ``"auto"`` for a learned method (trained on aligned crops), ``"off"`` else."""
+    return "off" if _spec(name).checkpoint_stem is None else "auto"
+
+
 def get(name: str, checkpoint: str | Path | None = None, device: str = "cpu", *, preset: str | None = None,
-        **kw) -> Inpainter:
+        align: str = "off", face_box: tuple[int, int, int, int] | None = None, **kw) -> Inpainter:
     """Build the method ``name`` as an :class:`~faceinpaint.methods.base.Inpainter`.
 
     ``preset`` ("smoke", "cpu", "paper") selects a learned method's *inference* settings
     (e.g. the number of latent-search iterations of ``wgan_completion``); methods without
-    such settings ignore it. Raises :class:`~faceinpaint.errors.FaceInpaintError` for an
-    unknown name, a method whose module is not written yet, or a missing checkpoint (naming
-    the file and the train command).
+    such settings ignore it. ``align="auto"`` wraps the method in
+    :class:`~faceinpaint.align.AlignedInpainter` (``face_box`` ``(x, y, w, h)``: the face to use
+    when dlib finds none meeting the hole); ``"off"`` (default) returns the method itself.
+    Raises :class:`~faceinpaint.errors.FaceInpaintError` for an unknown name or align mode, a
+    method whose module is not written yet, or a missing checkpoint (naming the file and the
+    train command).
     """
+    from .. import align as align_mod
+
+    if align not in align_mod.MODES:
+        raise FaceInpaintError(f"align={align!r}: choose one of {', '.join(align_mod.MODES)}")
+    if face_box is not None and align != "auto":
+        raise FaceInpaintError("a face box is used only with align='auto' (--face-box needs --align auto)")
     spec = _spec(name)
     builder = _attr(spec, spec.builder)
     ckpt = resolve_checkpoint(name, checkpoint)
     if preset is not None and "preset" in inspect.signature(builder).parameters:
         kw["preset"] = preset
-    return builder(**dict(spec.builder_kw), checkpoint=ckpt, device=device, **kw)
+    inner = builder(**dict(spec.builder_kw), checkpoint=ckpt, device=device, **kw)
+    return align_mod.wrap(inner, align, face_box=face_box)
 
 
 def train(name: str, preset: str, data: str | None, out: str, resume: bool = False, seed: int = 0) -> Path:
