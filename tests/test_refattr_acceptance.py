@@ -61,7 +61,15 @@ N_SMOKE, BATCH = 8, 50
 # prints them), each turned into a strict xfail (so a retrained checkpoint that meets the claim
 # fails here until its entry is removed). Never loosen a threshold instead. Ids: "steering[<attr>]",
 # "steering[two more]", "transfer[<attr>]", "sweep[<attr>]".
-SHORTFALLS: dict[str, str] = {}
+SHORTFALLS: dict[str, str] = {
+    # checkpoints/refattr_cpu.pt (cpu preset, 1500 AE + 4500 full steps, seed 0), measured 2026-12-02 on the
+    # 100 test faces with the lower face masked. Ext separates the references (Male 0.594 vs 0.136, Young
+    # 0.853 vs 0.668), but G at this budget barely draws sex or age into the lower face.
+    "transfer[Male]": "Male via p_male: references with Male=1 vs 0 give 0.4294 vs 0.4265, paired difference "
+                      "+0.0029 ± 0.0024 (SE, 100 faces, z = 1.20)",
+    "transfer[Young]": "Young via age: references with Young=1 vs 0 give age 39.73 vs 39.93, paired difference "
+                       "+0.205 ± 0.114 years in the right direction (SE, 100 faces, z = 1.80)",
+}
 
 
 def claim(cid: str, *values):
