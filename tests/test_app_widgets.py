@@ -382,7 +382,7 @@ def test_controls_of_methods_still_being_written(app, name):
     app.tick(name)
     if name == "refattr":
         assert list(ctrl.sliders) == list(model.attribute_names)
-        want = model.extract_attributes(app.exemplars[0].image)[0].clamp(-1, 2)
+        want = model.extract(app.exemplars[0].image)[0].clamp(-1, 2)
         got = torch.tensor([s.value for s in ctrl.sliders.values()])
         assert torch.allclose(got, want.float(), atol=1e-6), "sliders pre-set from the exemplar"
         ctrl.mode.value = "sliders"

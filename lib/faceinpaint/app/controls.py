@@ -19,7 +19,7 @@ What a controls object says, for one method:
 Interfaces the app expects from methods still being written (tested only once they exist):
 
 * **refattr** — the Inpainter has ``attribute_names`` (K names) and
-  ``extract_attributes(exemplar) -> N×K`` scores (0 absent, 1 present); ``Guide.attributes``
+  ``extract(exemplar) -> N×K`` scores (0 absent, 1 present); ``Guide.attributes``
   (N×K floats, the sliders allow −1…2 as fig. 4's intensity sweep) wins over the exemplar's.
 * **exegan** — ``build(psi=ψ, crossover=k, phi=layers)``: truncation ψ ∈ [0, 1]; style
   mixing at crossover index ``k`` (layers ≥ k take a second stochastic style; None = off);
@@ -306,7 +306,7 @@ class RefAttrControls(MethodControls):
         model = self.get_model()
         self._make_sliders(list(model.attribute_names))
         if exemplars:
-            values = model.extract_attributes(exemplars[0])[0].detach().cpu().tolist()
+            values = model.extract(exemplars[0])[0].detach().cpu().tolist()
             for s, v in zip(self.sliders.values(), values):
                 s.value = float(np.clip(v, s.min, s.max))
 
@@ -323,7 +323,7 @@ class RefAttrControls(MethodControls):
         if inp.exemplar is None:
             return None, "attributes from the sliders"
         model = self.get_model()
-        values = model.extract_attributes(inp.exemplar)[0].detach().cpu().tolist()
+        values = model.extract(inp.exemplar)[0].detach().cpu().tolist()
         return None, ", ".join(f"{n} {v:.2f}" for n, v in zip(model.attribute_names, values))
 
 
