@@ -495,25 +495,34 @@ def test_cli_evaluate_wild(capsys, tmp_path, data_ready):
     assert (tmp_path / "w" / "images" / "lafin-auto" / "wild" / "sample1_f0.png").exists()
 
 
-@pytest.mark.slow
-def test_acceptance_align_auto_beats_off_in_the_wild(data_ready):
-    """Issue 17's acceptance, measured: hole L1 auto < off beyond 2 SE (paired per completion) for
-    LaFIn and wgan_completion with their shipped checkpoints, and dlib finds the face on at least
-    as many completions with auto. wgan_completion runs a 100-iteration latent search (its
-    checkpoint's own setting is 1000; the acceptance test of issue 4 uses 100 too) to keep this
-    test at a few minutes."""
-    from faceinpaint import evaluate as ev
-    from faceinpaint.paths import checkpoints_dir
+# Every learned method with its shipped checkpoint, and how it is built for the wild set.
+# wgan_completion runs a 100-iteration latent search (its checkpoint's own setting is 1000; the
+# acceptance test of issue 4 uses 100 too) to keep the test at a few minutes. refattr and exegan
+# get no exemplar: refattr's attributes come from the face itself, exegan's style from z alone.
+WILD_METHODS = {"lafin": {}, "wgan_completion": {"iters": 100, "progress": False}, "refattr": {}, "exegan": {}}
 
-    for stem in ("lafin", "wgan_completion"):
-        if not (checkpoints_dir() / f"{stem}_cpu.pt").is_file():
-            pytest.skip(f"checkpoints/{stem}_cpu.pt is not shipped")
-    contenders = [methods.get("lafin"), methods.get("wgan_completion", iters=100, progress=False)]
-    result = ev.evaluate_wild(contenders, seed=0, progress=False, keep_images=False)
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(WILD_METHODS))
+def test_acceptance_align_auto_beats_off_in_the_wild(data_ready, name):
+    """Issue 17's acceptance, measured per learned method on its shipped checkpoint: hole L1 auto <
+    off beyond 2 SE (paired per completion), and dlib finds the face on at least as many
+    completions with auto. A missing checkpoint skips locally and fails in CI."""
+    import os
+
+    from faceinpaint import evaluate as ev
+
+    try:
+        contender = methods.get(name, **WILD_METHODS[name])
+    except FaceInpaintError as e:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            raise
+        pytest.skip(f"{name}: {e}")
+    result = ev.evaluate_wild([contender], seed=0, progress=False, keep_images=False)
     acc = ev.wild_acceptance(result)
     summary = ev.format_wild_acceptance(acc)
     print(summary)
-    for name, a in acc.items():
-        assert a["n"] >= 20, summary
-        assert a["diff_mean"] + 2 * a["diff_se"] < 0, f"{name}: {summary}"
-        assert a["faces_found_auto"] >= a["faces_found_off"], f"{name}: {summary}"
+    [(label, a)] = acc.items()
+    assert a["n"] >= 20, summary
+    assert a["diff_mean"] + 2 * a["diff_se"] < 0, f"{label}: {summary}"
+    assert a["faces_found_auto"] >= a["faces_found_off"], f"{label}: {summary}"

@@ -536,3 +536,73 @@ def test_inpaint_attr_refused_for_methods_without_attributes(capsys, tmp_path, p
                            "--attr", "Smiling=1", "--out", tmp_path / "o.png")
     assert_one_line_error(code, err, "--attr Smiling=1", "telea takes no attributes")
     assert not (tmp_path / "o.png").exists()
+
+
+# ----------------------------------------------------------------------------- exegan: --exemplar …, --psi
+@pytest.fixture
+def exegan_cli(monkeypatch):
+    """``--method exegan`` built as the registry builds it, around EXE-GAN on random smoke-size nets
+    (the CLI's wiring only); records the build keywords it was given."""
+    import torch
+
+    from faceinpaint import align, methods
+    from faceinpaint.methods.exegan import inpainter as XI
+    from faceinpaint.methods.exegan import networks as XN
+    from faceinpaint.methods.exegan.config import preset_config as x_preset
+
+    torch.manual_seed(0)
+    cfg = x_preset("smoke")
+    built: dict = {}
+    real_get = methods.get
+
+    def get(name, checkpoint=None, device="cpu", *, align="off", face_box=None, **kw):
+        if name != "exegan":
+            return real_get(name, checkpoint, device, align=align, face_box=face_box, **kw)
+        built.update(kw)
+        model = XI.ExeGAN(XN.build_generator(cfg), XN.build_style_encoder(cfg), size=cfg.image_size, **kw)
+        built["model"] = model
+        return align_mod.wrap(model, align, face_box=face_box)
+
+    align_mod = align
+    monkeypatch.setattr(methods, "get", get)
+    return built
+
+
+def test_inpaint_exegan_one_output_per_exemplar_numbered(capsys, tmp_path, pair, exegan_cli):
+    img, mask = pair
+    a = write_png(smooth_face(40, 40, seed=1), tmp_path / "a.png")
+    b = write_png(smooth_face(90, 60, seed=2), tmp_path / "b.png")
+    out = tmp_path / "res.png"
+    code, stdout, err = run_cli(capsys, "inpaint", "--method", "exegan", "--image", img, "--mask", mask,
+                                "--align", "off", "--exemplar", a, "--exemplar", b, "--psi", "0.7", "--out", out)
+    assert code == 0, err
+    outs = [tmp_path / "res_1.png", tmp_path / "res_2.png"]
+    assert all(o.is_file() for o in outs) and not out.exists()
+    assert exegan_cli["psi"] == 0.7 and exegan_cli["model"].psi == 0.7
+    src = np.asarray(Image.open(img))
+    known = np.asarray(Image.open(mask)) < 128
+    r1, r2 = (np.asarray(Image.open(o)) for o in outs)
+    assert (r1[known] == src[known]).all() and (r2[known] == src[known]).all()
+    assert not np.array_equal(r1, r2), "two exemplars gave the same completion"
+    assert stdout.count("exegan: ") == 2
+
+
+def test_inpaint_exegan_bad_exemplar_file_is_one_line(capsys, tmp_path, pair, exegan_cli):
+    img, mask = pair
+    bad = tmp_path / "not_a_face.png"
+    bad.write_text("hello")
+    code, _, err = run_cli(capsys, "inpaint", "--method", "exegan", "--image", img, "--mask", mask,
+                           "--exemplar", bad, "--out", tmp_path / "o.png")
+    assert_one_line_error(code, err, "not_a_face.png")
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--method", "telea", "--psi", "0.5"], "--psi is EXE-GAN's"),
+    (["--method", "exegan", "--psi", "-1"], "--psi -1.0"),
+    (["--method", "exegan", "--psi", "nan"], "finite"),
+])
+def test_inpaint_bad_psi_is_one_line(capsys, tmp_path, pair, exegan_cli, argv, needle):
+    img, mask = pair
+    code, _, err = run_cli(capsys, "inpaint", *argv, "--image", img, "--mask", mask, "--out", tmp_path / "o.png")
+    assert_one_line_error(code, err, needle)

@@ -36,3 +36,25 @@ def test_lists_become_tuples_unknown_keys_drop_missing_keep_defaults():
     assert got == Outer(size=64, widths=(1, 2, 3), maybe=(4, 5), inner=Inner((0.0, 0.9)))
     assert isinstance(got.widths, tuple) and isinstance(got.maybe, tuple) and isinstance(got.inner.betas, tuple)
     assert config_from_dict(Outer, {"maybe": None}).maybe is None
+
+
+def test_pick_preset_and_checkpoint_name_are_every_papers_convention():
+    from dataclasses import dataclass
+
+    from faceinpaint.config import checkpoint_name, pick_preset
+    from faceinpaint.errors import FaceInpaintError
+    from faceinpaint.methods.exegan.config import inference_name as exegan_name
+    from faceinpaint.methods.lafin.config import inference_name as lafin_name
+
+    @dataclass
+    class C:
+        a: int = 1
+        b: str = "x"
+
+    presets = {"cpu": lambda: C(2), "smoke": C}
+    assert pick_preset(presets, "cpu", "m", b="y") == C(2, "y")
+    with pytest.raises(FaceInpaintError, match=r"unknown preset 'gpu' for m \(known: cpu, smoke\)"):
+        pick_preset(presets, "gpu", "m")
+    assert checkpoint_name("lafin", "cpu") == lafin_name("cpu") == "lafin_cpu.pt"
+    assert checkpoint_name("lafin", "cpu_nolandmarks") == lafin_name("cpu_nolandmarks") == "lafin_nolandmarks_cpu.pt"
+    assert exegan_name("paper_stdattr") == "exegan_stdattr_paper.pt"

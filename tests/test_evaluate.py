@@ -55,7 +55,7 @@ def simple_metrics(monkeypatch):
         return vals, {"l1": "none"}, {}
 
     monkeypatch.setattr(m, "compute_per_image", compute_per_image)
-    monkeypatch.setattr(m, "fid_from_images", lambda real, fake, **kw: 42.0)
+    monkeypatch.setattr(m, "set_scores", lambda real, fake, **kw: {"fid": 42.0, "u_ids": 0.25, "p_ids": 0.125})
 
 
 def test_protocol_masks_are_test_masks_in_bins():
@@ -127,12 +127,13 @@ def test_table_layout_and_files(simple_metrics, tmp_path):
     # CSV long format agrees with the summary
     table = list(csv.DictReader(io.StringIO((out / "table.csv").read_text())))
     s = res.summary()
-    assert len(table) == 2 * 6 * 3  # methods × bins × (l1, mse, fid)
+    assert len(table) == 2 * 6 * 5  # methods × bins × (l1, mse, fid, u_ids, p_ids)
     for row in table:
         assert math.isclose(float(row["mean"]), s[row["method"]][row["bin"]][row["metric"]]["mean"], rel_tol=1e-12)
     data = json.loads((out / "metrics.json").read_text())
     assert data["config"]["n_per_bin"] == 3 and len(data["per_image"]) == 2 * 6 * 3
     assert data["summary"]["zero"]["centre"]["fid"]["mean"] == 42.0
+    assert data["summary"]["half"]["centre"]["p_ids"]["mean"] == 0.125 and "## u_ids ↑" in md
     png = (out / "plot.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     composites = sorted((out / "images" / "half").rglob("*.png"))

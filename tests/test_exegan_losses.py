@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from exegan_helpers import TinyEmbed
 from faceinpaint import losses as shared
 from faceinpaint.methods.exegan import losses as L
 from faceinpaint.methods.exegan import networks as N
@@ -105,20 +105,6 @@ def test_attribute_term_gradient_matches_the_analytic_one():
 
 
 # ============================================================================ eq. (8)
-class _TinyEmbed(nn.Module):
-    def __init__(self):
-        super().__init__()
-        g = torch.Generator().manual_seed(3)
-        self.conv = nn.Conv2d(3, 8, 3, stride=2, padding=1)
-        with torch.no_grad():  # every parameter from its own seed: the same net in every run
-            self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=g))
-            self.conv.bias.copy_(torch.randn(self.conv.bias.shape, generator=g))
-        self.requires_grad_(False)
-
-    def forward(self, x):
-        return F.normalize(self.conv(x).mean((2, 3)), dim=1)
-
-
 def _objective(weights, is_self=True, seed=0):
     torch.manual_seed(seed)
     cfg = preset_config("smoke")
@@ -135,7 +121,7 @@ def _objective(weights, is_self=True, seed=0):
     out, _ = G.complete(image, hole, w_hat, noise_mode="const")
     D.requires_grad_(False)
     terms = L.generator_objective(D(out), out, image, exemplar, is_self, w_hat, phi, L.svgl_maps(hole, cfg),
-                                  identity=_TinyEmbed(), encoder=E, perceptual=_sq_dist, weights=weights)
+                                  identity=TinyEmbed(), encoder=E, perceptual=_sq_dist, weights=weights)
     return G, terms
 
 

@@ -6,30 +6,12 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from exegan_helpers import TinyEmbed
 from faceinpaint.methods.exegan import training as T
 from faceinpaint.methods.exegan.config import encoder_name, inference_name, preset_config
 from faceinpaint.train import read_checkpoint
-
-
-class _TinyEmbed(nn.Module):
-    """A small frozen face embedding for fast tests (the library's default is the dlib ResNet)."""
-
-    name = "tiny test embedding"
-
-    def __init__(self):
-        super().__init__()
-        g = torch.Generator().manual_seed(3)
-        self.conv = nn.Conv2d(3, 8, 3, stride=2, padding=1)
-        with torch.no_grad():  # every parameter from its own seed: the same net in every run
-            self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=g))
-            self.conv.bias.copy_(torch.randn(self.conv.bias.shape, generator=g))
-        self.requires_grad_(False)
-
-    def forward(self, x):
-        return F.normalize(self.conv(x).mean((2, 3)), dim=1)
 
 
 class _TinyPerceptual(nn.Module):
@@ -58,7 +40,7 @@ def _cfg(**kw):
 
 def _fit(stage, out, cfg, data, resume=False, **kw):
     return T.fit_stage(stage, cfg, data, out, resume=resume, seed=0, progress=False, device="cpu",
-                       identity=_TinyEmbed(), perceptual=_TinyPerceptual(), **kw)
+                       identity=TinyEmbed(), perceptual=_TinyPerceptual(), **kw)
 
 
 # ============================================================================ pieces
@@ -158,7 +140,7 @@ def fitted(tmp_path_factory):
     """The three smoke stages and the exported files, once for the tests below."""
     out = tmp_path_factory.mktemp("exegan_fit")
     data = _faces()
-    path = T.fit(_cfg(), data, out, seed=0, progress=False, device="cpu", identity=_TinyEmbed(),
+    path = T.fit(_cfg(), data, out, seed=0, progress=False, device="cpu", identity=TinyEmbed(),
                  perceptual=_TinyPerceptual())
     return out, path, data
 
@@ -174,13 +156,13 @@ def test_fit_writes_both_files_and_resume_skips_finished_stages(fitted):
     assert set(g["meta"]["stages"]) == {"prior", "encoder", "inpaint"}
     assert "optimizers" not in g and "rng" not in g
     mtimes = {s: (tmp_path / s / "checkpoint.pt").stat().st_mtime_ns for s in ("prior", "encoder", "inpaint")}
-    T.fit(cfg, data, tmp_path, resume=True, seed=0, progress=False, device="cpu", identity=_TinyEmbed(),
+    T.fit(cfg, data, tmp_path, resume=True, seed=0, progress=False, device="cpu", identity=TinyEmbed(),
           perceptual=_TinyPerceptual())
     assert mtimes == {s: (tmp_path / s / "checkpoint.pt").stat().st_mtime_ns for s in mtimes}
     from faceinpaint.errors import FaceInpaintError
 
     with pytest.raises(FaceInpaintError, match="resume"):      # without --resume nothing is overwritten
-        T.fit(cfg, data, tmp_path, seed=0, progress=False, device="cpu", identity=_TinyEmbed(),
+        T.fit(cfg, data, tmp_path, seed=0, progress=False, device="cpu", identity=TinyEmbed(),
               perceptual=_TinyPerceptual())
 
 
@@ -189,7 +171,7 @@ def test_an_ablation_reuses_the_full_models_encoder(fitted, tmp_path):
     enc_file = full_dir / encoder_name("smoke")
     cfg = preset_config("smoke_stdattr", encoder_from=str(enc_file))
     assert cfg.svgl_attr is False and cfg.use_attr
-    out = T.fit(cfg, data, tmp_path / "abl", seed=0, progress=False, device="cpu", identity=_TinyEmbed(),
+    out = T.fit(cfg, data, tmp_path / "abl", seed=0, progress=False, device="cpu", identity=TinyEmbed(),
                 perceptual=_TinyPerceptual())
     assert out.name == "exegan_stdattr_smoke.pt" and not (tmp_path / "abl" / "prior").exists()
     a = read_checkpoint(enc_file)["nets"]["E"]

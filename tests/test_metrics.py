@@ -406,3 +406,25 @@ def test_compute_all_set_metrics():
     assert set(res) == {"psnr", "fid", "u_ids", "p_ids"}
     assert res["fid"] > 0 and 0 <= res["u_ids"] <= 0.5 and 0 <= res["p_ids"] <= 1
     assert "TF-FID" in res.networks["inception"]
+
+
+def test_paired_effect_matches_scipy_paired_t():
+    """mean ± SE of a − b over the finite pairs; z is scipy's paired t statistic; sign flips it."""
+    from scipy import stats
+
+    from faceinpaint.metrics import paired_effect
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1.0, 1.0, 40), rng.normal(0.7, 1.0, 40)
+    a[3], b[7] = np.nan, np.nan
+    ok = np.isfinite(a) & np.isfinite(b)
+    e = paired_effect(a, b, "x")
+    assert e.n == 38 and e.name == "x"
+    assert e.mean == pytest.approx(np.mean(a[ok] - b[ok]))
+    assert e.se == pytest.approx(stats.sem(a[ok] - b[ok]))
+    assert e.z == pytest.approx(stats.ttest_rel(a[ok], b[ok]).statistic)
+    assert e.a_mean == pytest.approx(a[ok].mean()) and e.b_mean == pytest.approx(b[ok].mean())
+    assert paired_effect(a, b, sign=-1.0).mean == pytest.approx(-e.mean)
+    assert paired_effect([1.0, 2.0], [0.0, 0.0]).beyond(2.0) is True      # mean 1.5 > 2 × SE 0.5
+    assert paired_effect([1.0, -1.0, 2.0], [0.0, 0.0, 0.0]).beyond(2.0) is False   # 0.667 < 2 × 0.882
+    assert paired_effect([1.0], [0.0]).beyond(2.0) is False                 # one pair: no SE

@@ -5,7 +5,7 @@
     faceinpaint data prepare [--root data] [--force]
     faceinpaint masks --kind K --size S --n N --seed X --out DIR          # white PNG = hole
     faceinpaint train --method M --preset P --data DIR --out DIR [--resume] [--seed S]
-    faceinpaint inpaint --method M [--checkpoint C] --image I --mask K [--exemplar E] [--seed S]
+    faceinpaint inpaint --method M [--checkpoint C] --image I --mask K [--exemplar E …] [--psi P] [--seed S]
                         [--align auto|off] [--face-box x,y,w,h] [--attr NAME=VALUE ...] --out O
     faceinpaint evaluate --method M [--checkpoint C] [--images DIR [--masks DIR]] [--align auto|off] --out DIR
     faceinpaint evaluate --method M --wild [--align auto|off|both] --out DIR      # photos in the wild
@@ -28,6 +28,7 @@ each file atomically (:mod:`faceinpaint.io`), so a failed command leaves nothing
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -75,10 +76,11 @@ def _checkpoints(method_names: list[str], values: list[str] | None) -> dict[str,
 
 
 def _build_methods(names: list[str], checkpoints: list[str] | None, device: str, align: str | None = "off",
-                   face_box=None):
+                   face_box=None, **build_kw):
     """Every requested method, built (checkpoints found and loaded) before any work starts.
 
-    ``align``: ``"auto"``, ``"off"`` or ``None`` (each method's default: auto when learned).
+    ``align``: ``"auto"``, ``"off"`` or ``None`` (each method's default: auto when learned);
+    ``build_kw``: the method's own settings (EXE-GAN's ``psi``), passed to ``methods.get``.
     """
     from . import methods
 
@@ -90,7 +92,7 @@ def _build_methods(names: list[str], checkpoints: list[str] | None, device: str,
     for n in names:
         a = align or (methods.default_align(n) if n in methods.names() else "off")
         out.append(methods.get(n, checkpoint=cks.get(n), device=device, align=a,
-                               face_box=face_box if a == "auto" else None))
+                               face_box=face_box if a == "auto" else None, **build_kw))
     return out
 
 
@@ -179,12 +181,20 @@ def cmd_inpaint(args) -> int:
     image = load_image(args.image)
     h, w = image.shape[-2:]
     hole = load_mask(args.mask, size=(h, w))
-    guide = None
-    if args.exemplar:
-        ex = load_image(args.exemplar)
+    exemplars = []
+    for path in args.exemplar or []:   # every file read before any work starts
+        ex = load_image(path)
         if ex.shape[-2:] != (h, w):  # Guide convention: the exemplar at the input's size
             ex = F.interpolate(ex, size=(h, w), mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)
-        guide = Guide(exemplar=ex)
+        exemplars.append(ex)
+    outs = _numbered_outputs(out, len(exemplars))
+    build_kw = {}
+    if args.psi is not None:
+        if args.method != "exegan":
+            raise UsageError(f"--psi is EXE-GAN's truncation of its stochastic style; {args.method} has none")
+        if not (args.psi >= 0.0 and math.isfinite(args.psi)):
+            raise UsageError(f"--psi {args.psi}: must be a finite number ≥ 0 (1 = no truncation, 0 = the mean style)")
+        build_kw["psi"] = args.psi
     box = _face_box(args)
     if box is not None:
         from .align import check_face_box
@@ -198,23 +208,32 @@ def cmd_inpaint(args) -> int:
         if methods.default_align(args.method) == "off":
             raise UsageError(f"--face-box {args.face_box}: {args.method} is classical (alignment off by default); "
                              "add --align auto")
-    [method] = _build_methods([args.method], [args.checkpoint] if args.checkpoint else None, device, align, box)
-    if guide is not None:
-        guide.exemplar = guide.exemplar.to(device)
-    if args.attr:
-        guide = _attribute_guide(method, args.method, args.attr, guide)
-    result = method.inpaint(image.to(device), hole.to(device), guide, seed=args.seed)
+    [method] = _build_methods([args.method], [args.checkpoint] if args.checkpoint else None, device, align, box,
+                              **build_kw)
     from .align import AlignedInpainter
 
-    how = ""
-    if isinstance(method, AlignedInpainter):
-        for note in method.notes:
-            print(f"{PROG}: {args.image}: {note}", file=sys.stderr)
-        n = sum(len(r.faces) for r in method.last)
-        how = f" (aligned {n} face{'s' if n != 1 else ''})" if n else " (whole image, no face)"
-    save_image(result.detach().cpu(), out)
-    print(f"{args.method}: {out}{how}")
+    # One output per exemplar (numbered when several), or one without any.
+    for ex, path in zip(exemplars or [None], outs):
+        guide = Guide(exemplar=ex.to(device)) if ex is not None else None
+        if args.attr:
+            guide = _attribute_guide(method, args.method, args.attr, guide)
+        result = method.inpaint(image.to(device), hole.to(device), guide, seed=args.seed)
+        how = ""
+        if isinstance(method, AlignedInpainter):
+            for note in method.notes:
+                print(f"{PROG}: {args.image}: {note}", file=sys.stderr)
+            n = sum(len(r.faces) for r in method.last)
+            how = f" (aligned {n} face{'s' if n != 1 else ''})" if n else " (whole image, no face)"
+        save_image(result.detach().cpu(), path)
+        print(f"{args.method}: {path}{how}")
     return 0
+
+
+def _numbered_outputs(out: Path, n: int) -> list[Path]:
+    """``--out`` as given for ≤ 1 exemplar; ``out_1.png``, ``out_2.png``, … for several."""
+    if n <= 1:
+        return [out]
+    return [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(1, n + 1)]
 
 
 def cmd_evaluate(args) -> int:
@@ -325,7 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("--checkpoint", default=None, help="default: checkpoints/<method>_cpu.pt")
     pi.add_argument("--image", required=True, help="any RGB face image (any size)")
     pi.add_argument("--mask", required=True, help="8-bit PNG of the image's size, white = hole")
-    pi.add_argument("--exemplar", default=None, help="a reference face (resized to the image's size)")
+    pi.add_argument("--exemplar", action="append", default=None, metavar="FACE",
+                    help="a reference face (resized to the image's size); repeatable: one output per exemplar, "
+                         "numbered OUT_1.png, OUT_2.png, …")
+    pi.add_argument("--psi", type=float, default=None,
+                    help="exegan: truncation ψ of the stochastic style (1 = none, default; 0 = the mean style)")
     pi.add_argument("--attr", action="append", default=None, metavar="NAME=VALUE",
                     help="an attribute for methods that take them (refattr), repeatable, e.g. --attr Smiling=1.5 "
                          "--attr Male=0; any real value (fig. 4's intensity); the others come from --exemplar "
@@ -359,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--limit", type=int, default=None, help="use only the first N images")
     pe.add_argument("--batch-size", type=int, default=16)
     pe.add_argument("--seed", type=int, default=0)
-    pe.add_argument("--fid", action="store_true", help="also FID (Inception; slow on a CPU)")
+    pe.add_argument("--fid", action="store_true", help="also FID, U-IDS and P-IDS (Inception features; slow on a CPU)")
     pe.add_argument("--identity", action="store_true",
                     help="also identity similarity (face-recognition cosine) of each composite to its exemplar")
     pe.add_argument("--no-images", action="store_true", help="write the tables only, not the inpainted PNGs")
@@ -376,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     px.add_argument("--real", required=True, help="folder of ground-truth images")
     px.add_argument("--fake", required=True, help="folder of inpainted images (same names, any image suffix)")
     px.add_argument("--masks", default=None, help="folder of masks (white = hole) named like the images")
-    px.add_argument("--fid", action="store_true", help="also FID over the two folders")
+    px.add_argument("--fid", action="store_true", help="also FID, U-IDS and P-IDS over the two folders (paired by name)")
     px.add_argument("--out", required=True, help="output metrics.json")
     px.set_defaults(func=cmd_metrics)
     return p

@@ -729,3 +729,15 @@ class FaceDataset(torch.utils.data.Dataset):
         return {"image": image, "landmarks": torch.from_numpy(lm),
                 "attributes": torch.from_numpy(np.array(self._attrs.values[i], dtype=np.float32)),
                 "name": self.names[i], "index": i}
+
+
+def stack_faces(dataset, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The first ``limit`` items (all when None) of a face dataset (:class:`FaceDataset` or a view
+    of one) as tensors ``(images N×3×S×S, attributes N×K, landmarks N×68×2 in pixels at S, NaN rows
+    when unknown)``: a held-out set for the experiments."""
+    n = len(dataset) if limit is None else min(int(limit), len(dataset))
+    if n == 0:
+        raise DataError("no faces to stack (empty split or limit 0)")
+    items = [dataset[i] for i in range(n)]
+    return (torch.stack([it["image"] for it in items]), torch.stack([torch.as_tensor(it["attributes"]) for it in items]),
+            torch.stack([torch.as_tensor(it["landmarks"]).float() for it in items]))

@@ -41,6 +41,7 @@ import csv
 import io as _io
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -64,8 +65,9 @@ WILD_MASK_SIZE = 128  # protocol masks are drawn at this size, then scaled onto 
 # Direction of each metric (the markdown header shows ↑/↓).
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "ms_ssim": True, "l1": False, "mse": False,
                     "psnr_hole": True, "l1_hole": False, "vgg19_perceptual": False, "lpips": False,
-                    "fid": False, "identity": True, "face_found": True}
-SET_METRICS = ("fid",)  # computed over a whole set, no per-image value
+                    "fid": False, "u_ids": True, "p_ids": True, "identity": True, "face_found": True,
+                    "seconds_per_face": False}
+SET_METRICS = ("fid", "u_ids", "p_ids")  # computed over a whole set, no per-image value
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -167,12 +169,13 @@ def _per_image_metrics(real: Tensor, fake: Tensor, hole: Tensor, *, exemplar: Te
 
 
 def _set_metrics(real: Tensor, fake: Tensor, fid: bool, device: str = "cpu") -> dict[str, float]:
-    """Set-level metrics of one (method, bin): FID (TF-FID Inception) when asked."""
+    """Set-level metrics of one (method, bin) when asked: FID, U-IDS and P-IDS from one pass of
+    TF-FID Inception features (:func:`faceinpaint.metrics.set_scores`; rows paired)."""
     if not fid:
         return {}
     from . import metrics
 
-    return {"fid": float(metrics.fid_from_images(real, fake, device=device, progress=False))}
+    return metrics.set_scores(real, fake, device=device)
 
 
 # ----------------------------------------------------------------------------- result
@@ -405,14 +408,17 @@ def evaluate(methods: Sequence, images: Faces | Tensor | str | os.PathLike | Non
              bins: Sequence[str] | None = None, n_per_bin: int | None = None, seed: int = 0,
              out_dir: str | os.PathLike | None = None, exemplars: Tensor | str | None = None, *,
              size: int | None = None, fid: bool = False, device: str = "cpu", batch_size: int = 16,
-             identity: bool = False, keep_images: bool = True, progress: bool = True) -> EvalResult:
+             identity: bool = False, keep_images: bool = True, progress: bool = True,
+             timing: bool = False) -> EvalResult:
     """Run the protocol: every method × every bin on the same seeded masks; returns the table.
 
     ``methods``: Inpainters or registry names. ``images``: :class:`Faces`, a square
     ``N×3×S×S`` tensor, a folder, or ``None`` (the prepared test split). ``exemplars``:
     ``None`` (another test face, :func:`default_exemplars`), ``"self"`` (the image itself) or
     an ``N×3×S×S`` tensor. ``out_dir``: also :meth:`EvalResult.write` there. ``fid``: FID per
-    (method, bin) set; ``identity``: face-recognition cosine between composite and exemplar.
+    (method, bin) set; ``identity``: face-recognition cosine between composite and exemplar;
+    ``timing``: ``seconds_per_face`` per (method, bin) — wall time of the ``inpaint`` calls alone
+    (metrics excluded) over the number of faces.
     """
     from tqdm.auto import tqdm
 
@@ -455,12 +461,14 @@ def evaluate(methods: Sequence, images: Faces | Tensor | str | os.PathLike | Non
     for model, mname in zip(models, names):
         for bi, b in enumerate(bins):
             bar.set_postfix_str(f"{mname} {b}")
-            outs = []
+            outs, seconds = [], 0.0
             for start in range(0, n, batch_size):
                 sl = slice(start, start + batch_size)
                 img, hole = images.images[sl], holes[b][sl]
+                t0 = time.perf_counter()
                 out = model.inpaint(img.to(device), hole.to(device), Guide(exemplar=ex_all[sl].to(device)),
                                     seed=_batch_seed(seed, bi, start)).detach().float().cpu()
+                seconds += time.perf_counter() - t0
                 _check_composite(mname, img, out, hole)
                 outs.append(out)
                 bar.update(1)
@@ -472,6 +480,8 @@ def evaluate(methods: Sequence, images: Faces | Tensor | str | os.PathLike | Non
                                        "mask_index": i % n_per_bin,
                                        "hole_ratio": float(holes[b][i].mean()), "metrics": vals})
             sv = _set_metrics(images.images, fake, fid, device)
+            if timing:
+                sv = {**sv, "seconds_per_face": seconds / n}
             if sv:
                 result.set_values[(mname, b)] = sv
             if keep_images:
@@ -751,3 +761,233 @@ def format_wild_acceptance(acc: dict[str, dict], metric: str = "l1_hole") -> str
                      f"{a['faces_found_off']} (off) / {a['faces_found_auto']} (auto) completions; "
                      f"auto aligned {a['aligned']}/{a['n']}")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- every method, one protocol
+# Issue 18: notebook 60 and `faceinpaint evaluate --method all` run exactly this.
+IGNORES_EXEMPLAR = ("telea", "navier_stokes", "biharmonic", "yeh")  # take nothing from Guide.exemplar
+
+# The protocol's scales. ``n_images`` 0 = the whole test split; ``method_preset``: each learned
+# method's inference preset (methods.get(..., preset=...)); ``method_kw``: per-method settings on top.
+PROTOCOL_PRESETS: dict[str, dict] = {
+    # seconds (CI): two faces, two bins; FID/U-IDS/P-IDS over 2 faces are computed but meaningless
+    "smoke": {"n_images": 2, "size": 64, "bins": ["bin_30_40", "centre"], "fid": True, "identity": True,
+              "wild": True, "wild_limit": 2, "method_preset": "smoke", "method_kw": {}},
+    # minutes on 2 CPU cores: 16 faces, every bin; the latent search of wgan_completion / yeh
+    # shortened to 100 iterations (their cpu preset: 300; the paper: 1000) — the one change in a method
+    "cpu": {"n_images": 16, "size": DEFAULT_SIZE, "bins": list(BINS), "fid": True, "identity": True,
+            "wild": True, "wild_limit": 12, "method_preset": "cpu",
+            "method_kw": {"wgan_completion": {"iters": 100}, "yeh": {"iters": 100}}},
+    # a GPU: the whole test split at 256 px, every in-the-wild face, the methods' paper settings
+    "paper": {"n_images": 0, "size": 256, "bins": list(BINS), "fid": True, "identity": True,
+              "wild": True, "wild_limit": 0, "method_preset": "paper", "method_kw": {}},
+}
+_QUIET = {"wgan_completion": {"progress": False}, "yeh": {"progress": False}}  # no tqdm bar per latent search
+
+
+def takes_exemplar(name: str) -> bool:
+    """Whether a method uses ``Guide.exemplar`` (every learned method but ``yeh``; DESIGN.md, 'One interface')."""
+    return name.split("-")[0] not in IGNORES_EXEMPLAR
+
+
+def protocol_settings(preset: str = "cpu", **overrides) -> dict:
+    """:data:`PROTOCOL_PRESETS` ``[preset]`` with the overrides that are not ``None``."""
+    if preset not in PROTOCOL_PRESETS:
+        raise FaceInpaintError(f"protocol preset {preset!r}: choose one of {', '.join(PROTOCOL_PRESETS)}")
+    cfg = {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
+           for k, v in PROTOCOL_PRESETS[preset].items()}
+    unknown = set(overrides) - set(cfg)
+    if unknown:
+        raise ValueError(f"unknown protocol settings {sorted(unknown)}; known: {sorted(cfg)}")
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    cfg["preset"] = preset
+    return cfg
+
+
+def protocol_methods(names: str | Sequence[str] = "all", *, exclude: Sequence[str] = (), preset: str = "cpu",
+                     device: str = "cpu", method_kw: dict | None = None) -> tuple[dict, dict[str, str]]:
+    """Build every method of the protocol: ``"all"`` = :func:`faceinpaint.methods.available`.
+
+    Returns ``(built, skipped)``: ``{name: Inpainter}`` in registry order and ``{name: reason}``
+    for each method that cannot be built here (e.g. its checkpoint is not shipped yet) — the
+    one-line error of :func:`faceinpaint.methods.get`, which names the file and the train command.
+    """
+    from . import methods as registry
+
+    wanted = registry.available() if names == "all" or list(names) == ["all"] else list(names)
+    for n in list(wanted) + list(exclude):
+        if n not in registry.names():
+            raise FaceInpaintError(f"unknown method {n!r} (known: {', '.join(registry.names())})")
+    kw_all = {**PROTOCOL_PRESETS.get(preset, {}).get("method_kw", {}), **(method_kw or {})}
+    built, skipped = {}, {}
+    for n in wanted:
+        if n in exclude:
+            continue
+        kw = {**_QUIET.get(n, {}), **kw_all.get(n, {})}
+        try:
+            built[n] = registry.get(n, device=device, preset=preset, **kw)
+        except FaceInpaintError as e:
+            skipped[n] = " ".join(str(e).split())
+    return built, skipped
+
+
+@dataclass
+class ProtocolResult:
+    """The whole protocol: ``grid`` (methods × bins on the test split: per-image metrics, FID,
+    U-IDS, P-IDS, identity to the exemplar, seconds per face), ``wild`` (the in-the-wild photos
+    with ``align="auto"``, or None), the methods that could not be built and why."""
+
+    grid: EvalResult
+    wild: EvalResult | None
+    skipped: dict[str, str]
+    config: dict
+    identity_reference: dict | None = None   # ground truth ↔ exemplar: what an exact reconstruction scores
+    images: Tensor | None = field(default=None, repr=False)   # the faces (for the gallery)
+
+    @property
+    def methods(self) -> list[str]:
+        return list(self.grid.methods)
+
+    def to_json(self, per_image: bool = True) -> dict:
+        out = {"protocol": "evaluate.evaluate_protocol (issue 18): every method, one protocol",
+               "config": self.config, "methods": self.methods, "skipped": self.skipped,
+               "takes_exemplar": {m: takes_exemplar(m) for m in self.methods}, "bins": list(self.grid.bins),
+               "summary": self.grid.summary(), "networks": self.grid.config.get("networks", {}),
+               "identity_reference": self.identity_reference,
+               "wild": None if self.wild is None else {"config": self.wild.config, "summary": self.wild.summary()}}
+        if per_image:
+            out["per_image"] = self.grid.records
+            if self.wild is not None:
+                out["wild"]["per_image"] = self.wild.records
+        return out
+
+    def to_markdown(self) -> str:
+        parts = [self.grid.to_markdown()]
+        if self.identity_reference:
+            r = self.identity_reference
+            parts.append(f"identity of the ground truth to its exemplar (the score of an exact reconstruction): "
+                         f"{r['mean']:.4f} ± {r['std']:.4f} (n={r['n']})")
+        if self.wild is not None:
+            parts.append(self.wild.to_markdown())
+        parts += [f"- skipped {m}: {why}" for m, why in self.skipped.items()]
+        return "\n\n".join(parts)
+
+    def gallery(self, bin: str | None = None, faces: Sequence[int] | None = None, size: float = 1.6):
+        """One figure: the same faces (rows) under one bin's masks, the masked input, every method's
+        composite and the original (columns)."""
+        from .io import array_to_tensor
+        from .viz import image_grid, masked_input
+
+        b = bin or self.grid.bins[0]
+        if (self.methods[0], b) not in self.grid.composites:
+            raise ValueError(f"no composites kept for bin {b!r}")
+        idx = list(faces) if faces is not None else list(range(min(4, len(self.grid.names))))
+        originals = self.images
+        rows = []
+        for i in idx:
+            hole = torch.from_numpy(self.grid.masks[b][i])[None, None].float()
+            row = [masked_input(originals[i:i + 1], hole)]
+            row += [array_to_tensor(self.grid.composites[(m, b)][i]) for m in self.methods]
+            rows.append(row + [originals[i:i + 1]])
+        return image_grid(rows, col_titles=["input"] + self.methods + ["original"],
+                          row_titles=[f"{self.grid.names[i]} · {_bin_label(b)}" for i in idx], size=size)
+
+    def wild_gallery(self, limit: int = 4, size: float = 1.6):
+        """The in-the-wild faces (rows, the face's neighbourhood) completed by every method with alignment on."""
+        from .viz import image_grid
+
+        if self.wild is None:
+            raise ValueError("the in-the-wild set was not run")
+        n = min(limit, len(self.wild.names))
+        rows = [[self.wild.composites[(m, WILD_BIN)][i] for m in self.wild.methods] for i in range(n)]
+        return image_grid(rows, col_titles=self.wild.methods, row_titles=self.wild.names[:n], size=size)
+
+    def write(self, out_dir: str | os.PathLike, images: bool = True) -> list[Path]:
+        """The grid's files (:meth:`EvalResult.write`), ``wild/`` likewise, and ``metrics.json`` = :meth:`to_json`."""
+        out = Path(out_dir)
+        written = self.grid.write(out, images=images)
+        if self.wild is not None:
+            written += self.wild.write(out / "wild", images=images)
+        write_json(out / "metrics.json", self.to_json())  # replaces the grid's own: one file for the protocol
+        return written
+
+
+def _as_tensor(arrays: list[np.ndarray]) -> Tensor:
+    from .io import array_to_tensor
+
+    return torch.cat([array_to_tensor(a) for a in arrays])
+
+
+def evaluate_protocol(names: str | Sequence[str] = "all", *, preset: str = "cpu", exclude: Sequence[str] = (),
+                      images: str | os.PathLike | None = None, n_images: int | None = None, size: int | None = None,
+                      bins: Sequence[str] | None = None, n_per_bin: int | None = None, seed: int = 0,
+                      fid: bool | None = None, identity: bool | None = None, wild: bool | None = None,
+                      wild_limit: int | None = None, device: str = "cpu", batch_size: int = 16,
+                      progress: bool = True, method_kw: dict | None = None) -> ProtocolResult:
+    """Every method under one protocol (notebook 60, ``faceinpaint evaluate --method all``).
+
+    1. :func:`protocol_methods` builds each method (``names="all"``: every available one, minus
+       ``exclude``) with the preset's inference settings; one that cannot be built is skipped
+       with its reason (``ProtocolResult.skipped``).
+    2. :func:`evaluate` on the test split (``n_images`` faces at ``size``, every bin of ``bins``,
+       image ``i``'s exemplar = face ``i+1 mod N``, the same masks for every method), with
+       ``seconds_per_face`` timed around the ``inpaint`` calls.
+    3. ``identity``: the face-recognition cosine between each composite and its exemplar, for the
+       methods that take an exemplar (:func:`takes_exemplar`), plus the ground truth's own cosine to
+       its exemplar as the reference.
+    4. ``fid``: FID, U-IDS and P-IDS per (method, bin) from TF-FID Inception features of the
+       8-bit composites (what the written PNGs hold) against the faces, the faces' features
+       computed once. Over tens of faces FID is biased upwards and a linear SVM separates the
+       sets easily (U-IDS/P-IDS near 0): compare methods with each other, not with the papers.
+    5. ``wild``: :func:`evaluate_wild` with ``align="auto"`` on the first ``wild_limit`` faces
+       of the in-the-wild set (0 = all), no exemplar.
+
+    Settings left ``None`` come from :data:`PROTOCOL_PRESETS` ``[preset]``.
+    """
+    from . import metrics
+
+    cfg = protocol_settings(preset, n_images=n_images, size=size, bins=list(bins) if bins else None,
+                            fid=fid, identity=identity, wild=wild, wild_limit=wild_limit)
+    models, skipped = protocol_methods(names, exclude=exclude, preset=preset, device=device, method_kw=method_kw)
+    if not models:
+        why = "; ".join(f"{m}: {r}" for m, r in skipped.items()) or "none selected"
+        raise FaceInpaintError(f"no method to evaluate ({why})")
+    faces = load_images(images, size=cfg["size"], limit=cfg["n_images"] or None)
+    grid = evaluate(list(models.values()), faces, cfg["bins"], n_per_bin, seed, fid=False, identity=False,
+                    device=device, batch_size=batch_size, keep_images=True, progress=progress, timing=True)
+    exemplars = default_exemplars(faces.images)
+    reference = None
+    if cfg["identity"]:
+        by = {(r["method"], r["bin"], r["image"]): r for r in grid.records}
+        for (m, b), arrays in grid.composites.items():
+            if not takes_exemplar(m):
+                continue
+            sim = metrics.identity_similarity(_as_tensor(arrays), exemplars, device=device)
+            for name, v in zip(faces.names, sim.tolist()):
+                by[(m, b, name)]["metrics"]["identity"] = float(v)
+        ref = metrics.identity_similarity(faces.images, exemplars, device=device).numpy()
+        mean, std = _mean_std(ref.tolist())
+        reference = {"mean": mean, "std": std, "n": int(ref.size),
+                     "note": "cosine of each ground-truth face to its exemplar (face i+1 mod N)"}
+        grid.config.setdefault("networks", {})["identity"] = metrics._identity_cached(str(device))[1]
+    if cfg["fid"]:
+        net = metrics._inception_cached(str(device))
+        real = metrics.inception_features(faces.images, batch_size, device, False, net)
+        for (m, b), arrays in grid.composites.items():
+            fake = metrics.inception_features(_as_tensor(arrays), batch_size, device, False, net)
+            u, p = metrics.ids_scores(real, fake)
+            grid.set_values.setdefault((m, b), {}).update({"fid": metrics.fid(real, fake), "u_ids": u, "p_ids": p})
+        grid.config.setdefault("networks", {})["inception"] = net.source
+    wild_res = None
+    if cfg["wild"]:
+        wild_res = evaluate_wild(list(models.values()), ("auto",), seed=seed, limit=cfg["wild_limit"] or None,
+                                 device=device, keep_images=True, progress=progress)
+    grid.config.update({"fid": bool(cfg["fid"]), "identity": bool(cfg["identity"]), "timing": "seconds_per_face"})
+    config = {k: v for k, v in cfg.items()}
+    config.update({"n_images": len(faces), "source": faces.source, "seed": int(seed),
+                   "n_per_bin": grid.config["n_per_bin"], "exemplar": grid.config["exemplar"],
+                   "device": str(device), "method_kw": {m: kw for m, kw in cfg["method_kw"].items() if m in models},
+                   "fid_note": ("FID / U-IDS / P-IDS over %d faces per (method, bin): biased (FID upwards), for "
+                                "ranking methods here only%s" % (len(faces), " — meaningless at this size"
+                                                                 if len(faces) < 10 else ""))})
+    return ProtocolResult(grid, wild_res, skipped, config, reference, faces.images)

@@ -214,6 +214,17 @@ class LandmarkDetector:
             return list(self.hog(rgb, upsample))
         return [d.rect for d in self.cnn(rgb, upsample)]
 
+    def largest_box(self, rgb: np.ndarray):
+        """The largest face box (a ``dlib.rectangle``) that HOG finds without upsampling, else the
+        CNN detector, else None: the box a completion is scored in (experiments' ``face_boxes``)."""
+        rgb = _check_rgb(rgb)
+        found = self._boxes(rgb, "hog", 0) or self._boxes(rgb, "cnn", 0)
+        return max(found, key=lambda r: r.width() * r.height()) if found else None
+
+    def landmarks_in_box(self, rgb: np.ndarray, box) -> np.ndarray:
+        """The shape predictor's 68 landmarks (``68×2`` float32, pixels of ``rgb``) inside ``box``."""
+        return np.array([[p.x, p.y] for p in self.predictor(_check_rgb(rgb), box).parts()], dtype=np.float32)
+
     def detect_faces(self, rgb: np.ndarray) -> tuple[list[np.ndarray], str]:
         """68 landmarks of every face found by the first pass that finds any, largest box first."""
         rgb = _check_rgb(rgb)

@@ -37,6 +37,7 @@ import functools
 import math
 import warnings
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -584,3 +585,55 @@ def compute_all(real: Tensor, fake: Tensor, hole: Tensor | None = None,
 
 
 fid_fn = fid  # compute_all's ``fid`` flag shadows the function inside it
+
+
+def set_scores(real: Tensor, fake: Tensor, device: torch.device | str = "cpu", net=None, batch_size: int = 16,
+               progress: bool = False) -> dict[str, float]:
+    """The set-level scores of composites against their paired real faces, from one pass of
+    TF-FID Inception features: ``fid`` (:func:`fid`), ``u_ids`` and ``p_ids`` (:func:`ids_scores`,
+    rows paired: ``fake[i]`` is ``real[i]`` inpainted)."""
+    if real.shape[0] != fake.shape[0]:
+        raise ValueError(f"paired sets need the same count, got {real.shape[0]} real and {fake.shape[0]} fake")
+    net = _inception_cached(str(device)) if net is None else net
+    fr = inception_features(real, batch_size, device, progress, net, desc="inception (real)")
+    ff = inception_features(fake, batch_size, device, progress, net, desc="inception (fake)")
+    u, p = ids_scores(fr, ff)
+    return {"fid": float(fid(fr, ff)), "u_ids": float(u), "p_ids": float(p)}
+
+
+# ----------------------------------------------------------------------------- paired differences
+@dataclass
+class PairedEffect:
+    """Mean of per-face paired differences ``a − b``, its standard error (sample std, ddof 1,
+    / √n), ``n`` pairs (faces where either value is NaN are left out), the two sides' means and
+    ``z = mean / se``. The acceptance tests' unit: "is ``a`` above ``b`` on the same faces"."""
+
+    mean: float
+    se: float
+    n: int
+    a_mean: float = math.nan
+    b_mean: float = math.nan
+    name: str = ""
+
+    @property
+    def z(self) -> float:
+        return self.mean / self.se if self.se > 0 else math.nan
+
+    def beyond(self, k: float = 2.0) -> bool:
+        """Positive beyond ``k`` standard errors."""
+        return bool(self.n > 1 and self.mean > k * self.se)
+
+
+def paired_effect(a, b, name: str = "", sign: float = 1.0) -> PairedEffect:
+    """:class:`PairedEffect` of ``sign·(a − b)`` over the pairs where both are finite
+    (``sign = −1`` when lower is better, e.g. an age for "Young"); SE is NaN for n ≤ 1."""
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"paired values need the same length, got {a.size} and {b.size}")
+    ok = np.isfinite(a) & np.isfinite(b)
+    d = sign * (a[ok] - b[ok])
+    n = int(ok.sum())
+    se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    nan = math.nan
+    return PairedEffect(float(d.mean()) if n else nan, se, n, float(a[ok].mean()) if n else nan,
+                        float(b[ok].mean()) if n else nan, name)

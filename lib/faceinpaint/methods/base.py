@@ -48,11 +48,19 @@ def check_inputs(image: Tensor, hole: Tensor) -> None:
         raise ValueError(f"hole must be N×1×H×W matching the image {tuple(image.shape)}, got {tuple(hole.shape)}")
 
 
+def resize_face(x: Tensor, size: int) -> Tensor:
+    """Faces (``N×3×H×W`` in [-1, 1]) resized to ``size×size``: bicubic, antialiased, clamped (an
+    exemplar or reference brought to a network's size); unchanged when already that size."""
+    if x.shape[-2:] == (size, size):
+        return x
+    return F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)
+
+
 def resize_pair(image: Tensor, hole: Tensor, size: int) -> tuple[Tensor, Tensor]:
-    """Resize an image (bicubic, antialiased) and its hole (nearest after area → ≥ 0.5) to ``size``."""
+    """Resize an image (:func:`resize_face`) and its hole (any hole pixel in the area → hole) to ``size``."""
     if image.shape[-2:] == (size, size):
         return image, hole
-    img = F.interpolate(image, size=(size, size), mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)
+    img = resize_face(image, size)
     h = (F.interpolate(hole, size=(size, size), mode="area") > 0.0).float()  # any hole pixel → hole: never claim known
     return img, h
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -63,12 +62,7 @@ def load_variants(variants: Sequence[str] = tuple(VARIANTS), scale: str = "cpu",
     return {VARIANTS[v]: build(variant_checkpoint(v, scale), device, label=VARIANTS[v]) for v in variants}
 
 
-def set_scores(real: Tensor, fake: Tensor, device: str = "cpu", net=None) -> dict[str, float]:
-    """FID, U-IDS, P-IDS of one set of composites against their (paired) real faces."""
-    fr = metrics.inception_features(real, device=device, progress=False, net=net)
-    ff = metrics.inception_features(fake, device=device, progress=False, net=net)
-    u, p = metrics.ids_scores(fr, ff)
-    return {"fid": metrics.fid(fr, ff), "u_ids": u, "p_ids": p}
+set_scores = metrics.set_scores   # FID, U-IDS, P-IDS of paired composites (one Inception pass)
 
 
 def ablation_table(models: Mapping[str, ExeGAN] | Sequence[ExeGAN], images=None, *,
@@ -109,35 +103,26 @@ def ablation_markdown(table: Mapping[str, Mapping[str, Mapping[str, float]]]) ->
 
 
 # ============================================================================ steering
-@dataclass
-class PairedEffect:
-    """Mean of the paired differences (per face), their standard error and ``n``."""
-
-    name: str
-    mean: float
-    se: float
-    n: int
-    a_mean: float = math.nan
-    b_mean: float = math.nan
-
-    @property
-    def z(self) -> float:
-        return self.mean / self.se if self.se > 0 else math.nan
-
-    def beyond(self, k: float = 2.0) -> bool:
-        """Positive beyond ``k`` standard errors."""
-        return bool(self.n > 1 and self.mean > k * self.se)
+# The paired mean ± SE of the acceptance claims (shared with the other papers' experiments).
+PairedEffect, paired_effect = metrics.PairedEffect, metrics.paired_effect
 
 
-def paired_effect(a: np.ndarray, b: np.ndarray, name: str = "") -> PairedEffect:
-    """:class:`PairedEffect` of ``a − b`` over the pairs where both are finite (SE: ddof 1)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    ok = np.isfinite(a) & np.isfinite(b)
-    d = a[ok] - b[ok]
-    n = int(ok.sum())
-    se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    return PairedEffect(name, float(d.mean()) if n else math.nan, se, n,
-                        float(a[ok].mean()) if n else math.nan, float(b[ok].mean()) if n else math.nan)
+def held_out_faces(size: int = 64, limit: int | None = None, data=None) -> tuple[Tensor, Tensor, Tensor, list[str]]:
+    """The prepared test split at ``size``: ``(images, pseudo-attributes, landmarks, attribute names)``
+    (landmarks in pixels at ``size``; NaN where unknown)."""
+    from ... import data as fdata
+
+    ds = fdata.FaceDataset("celeba999", split="test", size=size, root=data)
+    images, attributes, landmarks = fdata.stack_faces(ds, limit)
+    return images, attributes, landmarks, ds.attribute_names
+
+
+def protocol_holes(n: int, size: int, bin: str = "centre", seed: int = 0) -> Tensor:
+    """``n`` holes of the protocol's ``bin`` (``"centre"``: the centred half-side square; ``"bin_50_60"``:
+    seeded free-form masks with 50–60 % of the pixels; :func:`faceinpaint.evaluate.protocol_masks`)."""
+    from ...evaluate import protocol_masks
+
+    return protocol_masks(size, n, seed=seed, bins=[bin])[bin]
 
 
 def complete(model: ExeGAN, images: Tensor, holes: Tensor, exemplars: Tensor, *, seed: int = 0,
@@ -168,7 +153,7 @@ def smile_scores(images: Tensor, landmarks: Tensor | np.ndarray, size: int = 256
     crops placed by ``landmarks`` (pixels of ``images``; NaN rows give NaN). Images are resized
     to ``size`` first, the size the pseudo-labels were made at."""
     from ...attributes import attribute_scores
-    from .inpainter import resize_face
+    from ..base import resize_face
 
     s = images.shape[-1]
     big = resize_face(images.float(), size)
@@ -270,6 +255,7 @@ def encoder_olivetti_auc(model: ExeGAN) -> float:
 
 
 __all__ = ["VARIANTS", "TABLE_BINS", "TABLE_V_ROWS", "variant_checkpoint", "load_variants", "set_scores",
-           "ablation_table", "ablation_markdown", "PairedEffect", "paired_effect", "complete", "identity_steering",
+           "ablation_table", "ablation_markdown", "PairedEffect", "paired_effect", "held_out_faces", "protocol_holes",
+           "complete", "identity_steering",
            "smile_scores", "smile_steering", "attribute_pairs", "hole_fills", "mean_pairwise_distance",
            "diversity_vs_psi", "encoder_attribute_auc", "encoder_olivetti_auc"]

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ...errors import FaceInpaintError
@@ -226,10 +225,3 @@ def build(checkpoint: str | Path | None = None, device: str = "cpu", **kw) -> Ex
     style_encoder = kw.pop("style_encoder", None)
     cfg, G, E, _ = load_nets(checkpoint, device, style_encoder)
     return ExeGAN(G, E, size=cfg.image_size, device=device, first_exemplar_layer=cfg.phi_first_exemplar_layer, **kw)
-
-
-def resize_face(x: Tensor, size: int) -> Tensor:
-    """A face resized to ``size×size`` (bicubic, antialiased), e.g. an exemplar for a grid."""
-    if x.shape[-2:] == (size, size):
-        return x
-    return F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)

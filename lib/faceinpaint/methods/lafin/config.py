@@ -5,13 +5,12 @@ docstring, with the reason (paper: ``shared/papers/lafin_landmark_guided.md``, �
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ... import losses
-from ...config import config_from_dict
-from ...errors import FaceInpaintError
+from ...config import DictConfig, checkpoint_name, pick_preset
 from ...paths import checkpoints_dir
 from .networks import PAPER_D_CHANNELS, PAPER_G_CHANNELS, PAPER_RES_BLOCKS
 
@@ -22,7 +21,7 @@ STAGES = ("landmark", "inpaint")
 
 
 @dataclass
-class LaFInConfig:
+class LaFInConfig(DictConfig):
     """One preset: both networks, both trainings, the loss weights of eq. (7).
 
     ``use_landmarks=False`` / ``use_attention=False`` are table 3's "w/o LMK" and
@@ -110,12 +109,6 @@ class LaFInConfig:
     sample_every: int = 1000
     ckpt_every: int = 1000
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "LaFInConfig":
-        return config_from_dict(cls, d)
 
 
 def _paper() -> LaFInConfig:
@@ -223,16 +216,13 @@ PRESETS = {**BASE_PRESETS, **{f"{b}_{v}": _ablation(b, v) for b in BASE_PRESETS 
 def preset_config(name: str, **overrides) -> LaFInConfig:
     """The named preset (``paper``, ``cpu``, ``smoke`` and their ablations ``cpu_nolandmarks``,
     ``cpu_noattention``, …), with field overrides."""
-    if name not in PRESETS:
-        raise FaceInpaintError(f"unknown preset {name!r} for {METHOD} (known: {', '.join(PRESETS)})")
-    return replace(PRESETS[name](), **overrides)
+    return pick_preset(PRESETS, name, METHOD, **overrides)
 
 
 def inference_name(preset: str) -> str:
     """The exported file's name: ``lafin_cpu.pt``; ablations put the variant first,
     ``cpu_nolandmarks`` → ``lafin_nolandmarks_cpu.pt`` (the shipped names in ``checkpoints/``)."""
-    base, _, variant = preset.partition("_")
-    return f"{METHOD}_{variant}_{base}.pt" if variant else f"{METHOD}_{base}.pt"
+    return checkpoint_name(METHOD, preset)
 
 
 def shipped_checkpoint(variant: str | None = None, scale: str = "cpu") -> Path:

@@ -224,9 +224,7 @@ def face_boxes(images: Tensor, size: int = DETECT_SIZE, detector=None, progress:
     det = detector or default_detector()
     boxes = []
     for i in tqdm(range(images.shape[0]), desc="dlib faces", disable=not progress, leave=False):
-        rgb = _rgb_at(images, i, size)
-        found = list(det.hog(rgb, 0)) or [d.rect for d in det.cnn(rgb, 0)]
-        boxes.append(max(found, key=lambda r: r.width() * r.height()) if found else None)
+        boxes.append(det.largest_box(_rgb_at(images, i, size)))
     return boxes
 
 
@@ -240,8 +238,7 @@ def landmarks_in_boxes(images: Tensor, boxes: Sequence, size: int = DETECT_SIZE,
     out = np.full((images.shape[0], 68, 2), np.nan, np.float32)
     for i, box in enumerate(boxes):
         if box is not None:
-            parts = det.predictor(_rgb_at(images, i, size), box).parts()
-            lm = torch.tensor([[p.x, p.y] for p in parts], dtype=torch.float32)
+            lm = torch.from_numpy(det.landmarks_in_box(_rgb_at(images, i, size), box))
             out[i] = from_model_pixels(lm, hw, size).numpy()
     return out
 
@@ -340,11 +337,9 @@ def paired_difference(table: Mapping[str, Mapping[str, NMEStats]], a: str, b: st
     """:class:`PairedDifference` of two methods' per-face NMEs in a :func:`completed_nme` table,
     pooled over ``bins`` (default: all); faces where dlib failed for either are left out."""
     bins = list(table[a]) if bins is None else list(bins)
-    d = np.concatenate([np.asarray(table[b][k].values, np.float64) - np.asarray(table[a][k].values, np.float64)
-                        for k in bins])
-    d = d[np.isfinite(d)]
-    se = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else float("inf")
-    return PairedDifference(float(d.mean()) if d.size else float("nan"), se, int(d.size))
+    e = metrics.paired_effect(np.concatenate([np.asarray(table[b][k].values, np.float64) for k in bins]),
+                              np.concatenate([np.asarray(table[a][k].values, np.float64) for k in bins]))
+    return PairedDifference(e.mean, e.se if e.n > 1 else float("inf"), e.n)
 
 
 def nme_markdown(table: Mapping[str, Mapping[str, NMEStats]]) -> str:

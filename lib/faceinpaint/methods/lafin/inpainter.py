@@ -5,13 +5,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ...errors import FaceInpaintError
 from ...landmarks import N_LANDMARKS, similarity_align
 from ...paths import checkpoints_dir
-from ..base import Guide, run_at_resolution
+from ..base import Guide, resize_face, run_at_resolution
 from .config import METHOD, TRAIN_HINT, LaFInConfig
 from .networks import (InpaintGenerator, LandmarkPredictor, build_generator, build_predictor, landmark_channel,
                        masked_input)
@@ -118,11 +117,11 @@ class LaFIn:
             for i in range(n):
                 lm = detect_landmarks(tensor_to_array(ex[i:i + 1].cpu()))
                 if lm is None:  # no face found by dlib: fall back to the predictor
-                    out.append(self.predict_landmarks(_resize(ex[i:i + 1], self.size))[0])
+                    out.append(self.predict_landmarks(resize_face(ex[i:i + 1], self.size))[0])
                 else:
                     out.append(to_model_pixels(torch.from_numpy(lm).to(self.device), hw, self.size))
             return torch.stack(out)
-        return self.predict_landmarks(_resize(ex, self.size))
+        return self.predict_landmarks(resize_face(ex, self.size))
 
     def _align(self, ex_lm: Tensor, target: Tensor, hole_s: Tensor) -> tuple[Tensor, Tensor]:
         """Each exemplar's landmarks moved onto the input by the similarity fitted on the
@@ -177,12 +176,6 @@ class LaFIn:
 
         image, hole = image.float(), hole.float()
         return run_at_resolution(fill, image, hole, self.size)
-
-
-def _resize(x: Tensor, size: int) -> Tensor:
-    if x.shape[-2:] == (size, size):
-        return x
-    return F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)
 
 
 # ============================================================================ loading

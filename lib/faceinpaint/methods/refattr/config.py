@@ -2,13 +2,12 @@
 ablations (without MS-SSIM, without perceptual + style, LBAM alone without attributes)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ...attributes import ATTRIBUTE_NAMES_PAPER, PSEUDO_NAMES
-from ...config import config_from_dict
-from ...errors import FaceInpaintError
+from ...config import DictConfig, checkpoint_name, pick_preset
 from ...paths import checkpoints_dir
 from .losses import VGG_LAYERS
 from .networks import PAPER_EXT_FC, PAPER_EXT_WIDTH, PAPER_G_WIDTH, PAPER_MAX_WIDTH
@@ -19,7 +18,7 @@ TRAIN_HINT = ("`OMP_NUM_THREADS=1 faceinpaint train --method refattr --preset cp
 
 
 @dataclass
-class RefAttrConfig:
+class RefAttrConfig(DictConfig):
     """One preset: the four networks, their training, eq. 12's weights.
 
     ``attributes``: the attribute names (columns of the dataset's attribute table, in this
@@ -114,12 +113,6 @@ class RefAttrConfig:
         return {"adv": self.lambda_adv, "ssim": self.lambda_ssim, "sty": self.lambda_sty, "per": self.lambda_per,
                 "hole": self.lambda_hole, "valid": self.lambda_valid, "attr": self.lambda_attr}
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "RefAttrConfig":
-        return config_from_dict(cls, d)
 
 
 def _paper() -> RefAttrConfig:
@@ -186,9 +179,12 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 def _ablation(base: str, variant: str):
     def make() -> RefAttrConfig:
         over = dict(ABLATIONS[variant], preset=f"{base}_{variant}")
+        cfg = BASE_PRESETS[base]()
         if variant == "noattr":
-            over["ae_pretrain_steps"] = 0  # nothing to pretrain without attributes
-        return replace(BASE_PRESETS[base](), **over)
+            # Nothing to pretrain without attributes; G gets the same number of steps as the
+            # full model's G (its AE-only steps do not train G), not the whole budget.
+            over.update(ae_pretrain_steps=0, steps=cfg.steps - cfg.ae_pretrain_steps)
+        return replace(cfg, **over)
 
     make.__doc__ = f"Fig. 6's {variant} ablation at the {base} preset's scale and budget."
     return make
@@ -200,16 +196,13 @@ PRESETS = {**BASE_PRESETS, **{f"{b}_{v}": _ablation(b, v) for b in BASE_PRESETS 
 def preset_config(name: str, **overrides) -> RefAttrConfig:
     """The named preset (``paper``, ``cpu``, ``smoke``, ``cpu_nomsssim``, ``cpu_noperceptual``,
     ``cpu_noattr``, …) with field overrides."""
-    if name not in PRESETS:
-        raise FaceInpaintError(f"unknown preset {name!r} for {METHOD} (known: {', '.join(PRESETS)})")
-    return replace(PRESETS[name](), **overrides)
+    return pick_preset(PRESETS, name, METHOD, **overrides)
 
 
 def inference_name(preset: str) -> str:
     """The exported file's name: ``refattr_cpu.pt``; an ablation puts its variant first,
     ``cpu_nomsssim`` → ``refattr_nomsssim_cpu.pt`` (the shipped names in ``checkpoints/``)."""
-    base, _, variant = preset.partition("_")
-    return f"{METHOD}_{variant}_{base}.pt" if variant else f"{METHOD}_{base}.pt"
+    return checkpoint_name(METHOD, preset)
 
 
 def shipped_checkpoint(variant: str | None = None, scale: str = "cpu") -> Path:

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ... import data as fdata
 from ... import metrics
 from ..base import Guide
 from .config import ABLATIONS, preset_config, shipped_checkpoint
@@ -108,8 +109,7 @@ def detect(images: Tensor | np.ndarray, detector=None, boxes=None) -> np.ndarray
         raise ValueError(f"{len(boxes)} face boxes for {len(rgb)} images")
     for i, im in enumerate(rgb):
         if boxes is not None:
-            lm = None if boxes[i] is None else np.array(
-                [[p.x, p.y] for p in det.predictor(np.ascontiguousarray(im), boxes[i]).parts()], np.float32)
+            lm = None if boxes[i] is None else det.landmarks_in_box(im, boxes[i])
         else:
             lm = det.detect(im).landmarks
         if lm is not None:
@@ -124,12 +124,7 @@ def face_boxes(images: Tensor | np.ndarray, detector=None) -> list:
 
     rgb = _to_uint8(images) if isinstance(images, Tensor) else np.asarray(images)
     det = detector or default_detector()
-    out = []
-    for im in rgb:
-        im = np.ascontiguousarray(im)
-        found = list(det.hog(im, 0)) or [d.rect for d in det.cnn(im, 0)]
-        out.append(max(found, key=lambda r: r.width() * r.height()) if found else None)
-    return out
+    return [det.largest_box(im) for im in rgb]
 
 
 def completed_nme(result) -> dict[str, dict[str, dict[str, float]]]:
@@ -214,10 +209,8 @@ def held_out_faces(cfg_or_preset="cpu", limit: int | None = None, data=None) -> 
     landmarks, names)`` (landmarks in pixels at that size, NaN rows when unknown)."""
     cfg = preset_config(cfg_or_preset) if isinstance(cfg_or_preset, str) else cfg_or_preset
     ds = default_dataset(cfg if cfg.use_attributes else preset_config("cpu"), data, split="test")
-    n = len(ds) if limit is None else min(limit, len(ds))
-    items = [ds[i] for i in range(n)]
-    return (torch.stack([it["image"] for it in items]), torch.stack([it["attributes"] for it in items]),
-            torch.stack([torch.as_tensor(it["landmarks"]).float() for it in items]), list(ds.names))
+    images, attributes, landmarks = fdata.stack_faces(ds, limit)
+    return images, attributes, landmarks, list(ds.names)
 
 
 # ============================================================================ independent measures
@@ -259,37 +252,28 @@ def measure_attributes(images: Tensor, landmarks: Tensor | np.ndarray, *, detect
 
 
 @dataclass
-class PairedEffect:
-    """Mean of paired differences ``high − low`` (per face), its standard error, ``n`` pairs
-    (faces where either measurement failed are left out), and ``z = mean / se``."""
+class PairedEffect(metrics.PairedEffect):
+    """:class:`faceinpaint.metrics.PairedEffect` of ``high − low`` per face, named by the attribute
+    and the independent measure it was scored with."""
 
-    attribute: str
-    measure: str
-    mean: float
-    se: float
-    n: int
-    high_mean: float = math.nan
-    low_mean: float = math.nan
+    attribute: str = ""
+    measure: str = ""
 
     @property
-    def z(self) -> float:
-        return self.mean / self.se if self.se > 0 else math.nan
+    def high_mean(self) -> float:
+        return self.a_mean
 
-    def beyond(self, k: float = 2.0) -> bool:
-        """The effect is positive beyond ``k`` standard errors."""
-        return bool(self.n > 1 and self.mean > k * self.se)
+    @property
+    def low_mean(self) -> float:
+        return self.b_mean
 
 
 def paired_effect(high: np.ndarray, low: np.ndarray, attribute: str = "", measure: str = "",
                   sign: float = 1.0) -> PairedEffect:
-    """:class:`PairedEffect` of ``sign·(high − low)`` over the pairs where both are finite."""
-    high, low = np.asarray(high, np.float64), np.asarray(low, np.float64)
-    ok = np.isfinite(high) & np.isfinite(low)
-    d = sign * (high[ok] - low[ok])
-    n = int(ok.sum())
-    se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    return PairedEffect(attribute, measure, float(d.mean()) if n else math.nan, se, n,
-                        float(high[ok].mean()) if n else math.nan, float(low[ok].mean()) if n else math.nan)
+    """:class:`PairedEffect` of ``sign·(high − low)`` over the pairs where both are finite
+    (:func:`faceinpaint.metrics.paired_effect`)."""
+    e = metrics.paired_effect(high, low, f"{attribute} via {measure}", sign)
+    return PairedEffect(e.mean, e.se, e.n, e.a_mean, e.b_mean, e.name, attribute, measure)
 
 
 def _complete(model: RefAttr, images: Tensor, holes: Tensor, guides: list[Guide], batch_size: int) -> Tensor:

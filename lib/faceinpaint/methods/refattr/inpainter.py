@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ...errors import FaceInpaintError
 from ...paths import checkpoints_dir
-from ..base import Guide, composite, run_at_resolution
+from ..base import Guide, composite, resize_face, run_at_resolution
 from .config import METHOD, TRAIN_HINT, RefAttrConfig
 from .networks import AttributeExtractor, LBAMGenerator
 from .training import build_extractor, build_generator
@@ -147,7 +146,7 @@ class RefAttr:
         """``Ext(faces)``: ``N×K`` in ``[0, 1]`` for faces of any size (resized to the model's)."""
         if self.Ext is None:
             raise FaceInpaintError("this refattr model has no attribute extractor (trained without attributes)")
-        x = _resize(faces.to(self.device).float(), self.size)
+        x = resize_face(faces.to(self.device).float(), self.size)
         return self.Ext(x).float()
 
     @torch.no_grad()
@@ -271,12 +270,6 @@ def intensity_sweep(model: RefAttr, image: Tensor, hole: Tensor, attribute: str,
             a = attributes_tensor(given, model.attribute_names, n)
         outs.append(model.inpaint(image, hole, Guide(exemplar=base.exemplar, attributes=a)))
     return torch.stack(outs), [float(v) for v in values]
-
-
-def _resize(x: Tensor, size: int) -> Tensor:
-    if x.shape[-2:] == (size, size):
-        return x
-    return F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)
 
 
 # ============================================================================ loading

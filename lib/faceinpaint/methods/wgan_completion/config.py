@@ -7,11 +7,9 @@ eq. (10)–(12)'s, :func:`yeh_config` the baseline's.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Mapping
+from dataclasses import dataclass, field, replace
 
-from ...config import config_from_dict
-from ...errors import FaceInpaintError
+from ...config import DictConfig, pick_preset
 from .networks import PAPER_D_CHANNELS, PAPER_G_CHANNELS, PAPER_PATCH_CHANNELS
 
 METHOD = "wgan_completion"
@@ -54,7 +52,7 @@ class ConditionalConfig:
 
 # ============================================================================ configuration
 @dataclass
-class WGANCompletionConfig:
+class WGANCompletionConfig(DictConfig):
     """Everything about one preset: networks, WGAN-GP training, latent search.
 
     Training length: ``steps`` critic iterations when given, else ``epochs`` passes over the
@@ -95,12 +93,6 @@ class WGANCompletionConfig:
             return int(self.steps)
         return max(1, math.ceil(self.epochs * n_images / self.batch_size))
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "WGANCompletionConfig":
-        return config_from_dict(cls, d)
 
 
 def _paper() -> WGANCompletionConfig:
@@ -150,9 +142,7 @@ PRESETS = {"paper": _paper, "cpu": _cpu, "smoke": _smoke}
 
 def preset_config(name: str, **overrides) -> WGANCompletionConfig:
     """The named preset (``paper``, ``cpu``, ``smoke``), with field overrides."""
-    if name not in PRESETS:
-        raise FaceInpaintError(f"unknown preset {name!r} for {METHOD} (known: {', '.join(PRESETS)})")
-    return replace(PRESETS[name](), **overrides)
+    return pick_preset(PRESETS, name, METHOD, **overrides)
 
 
 def yeh_config(**kw) -> LatentConfig:
