@@ -11,11 +11,16 @@ independent of G:
   face, beyond twice the standard error. The centre square is the setting chosen before measuring;
   the 50–60 % bin is measured and printed beside it, not asserted (two chances at 2 SE would be a
   looser test than the issue's);
-* **smile** — each face completed (same seed, same centre hole) from an exemplar whose pseudo-label
+* **smile** — each face completed (same seed, same hole) from an exemplar whose pseudo-label
   Smiling is 1 and one whose Smiling is 0 (:func:`~faceinpaint.methods.exegan.experiments.smile_steering`):
-  the completions' P(happy) of the face-api expression net, paired, beyond 2 SE;
-* **diversity** — the same seed gives the same bytes; across 6 seeds the hole fills' mean pairwise
-  VGG19 distance is above zero beyond 2 SE over the faces and shrinks as ψ goes 1 → 0.7 → 0.4 → 0;
+  the completions' P(happy) of the face-api expression net, paired, beyond 2 SE, under the
+  **50–60 % bin**'s masks: at 64 px the mouth's landmarks lie at rows 42–55 (mean 48), so the centre
+  square (rows 16–47) leaves most of the mouth known, while the 50–60 % masks cover 53 % of the
+  mouth's landmarks on average (measured on the 100 test faces). The centre square's number is
+  printed beside it;
+* **diversity** — the same seed gives the same bytes; across 4 seeds the hole fills' mean pairwise
+  VGG19 distance (6 faces, centre square, another face as exemplar) is above zero beyond 2 SE over
+  the faces and shrinks as ψ goes 1 → 0.7 → 0.4 → 0;
 * **E's codes carry the face** (item 3) — a cross-validated linear probe on E's codes predicts the
   held-out faces' pseudo-attributes (ROC AUC), and Olivetti same-person pairs are closer than
   different-person pairs (verification AUC);
@@ -52,13 +57,22 @@ from faceinpaint.paths import repo_root
 
 CKPT_ENV = "FACEINPAINT_EXEGAN_CHECKPOINT"
 PSIS = (1.0, 0.7, 0.4, 0.0)
-SEEDS = tuple(range(6))
-N_DIVERSITY, N_SMOKE = 8, 8
+SEEDS = tuple(range(4))
+N_DIVERSITY, N_SMOKE = 6, 8
 
 # Claims the SHIPPED files do not meet: claim id → the numbers measured on them, each a strict xfail
 # (a retrained checkpoint that meets the claim then fails here until its entry is removed). Ids:
 # "identity", "smile", "diversity", "encoder".
-SHORTFALLS: dict[str, str] = {}
+SHORTFALLS: dict[str, str] = {
+    # checkpoints/exegan_cpu.pt (cpu preset: 64 px, prior 1500 + encoder 3600 + inpaint 3500 steps, λ_id 1.0,
+    # seed 0), measured 2026-12-02 on the 100 test faces. The exemplar does change the fill (mean |Δ| 0.048 in
+    # the hole between two exemplars vs 0.036 between two seeds, at inpaint step 1500) but not, measurably,
+    # its identity or smile; L_id stayed at 0.136-0.143 over the whole inpaint stage (log.csv).
+    "identity": "own exemplar vs another's, centre square: cosine 0.8640 vs 0.8621, paired difference "
+                "+0.0019 ± 0.0043 (SE, 100 faces, z = 0.44); 50–60 % bin: −0.0004 ± 0.0046 (z = −0.08)",
+    "smile": "P(happy) with Smiling = 1 vs 0 exemplars, 50–60 % bin: 0.2752 vs 0.2808, paired difference "
+             "−0.0056 ± 0.0213 (SE, 100 faces, z = −0.26); centre square: −0.0018 ± 0.0154 (z = −0.12)",
+}
 
 
 def claim(cid: str):
@@ -106,13 +120,13 @@ class Study:
             self._cache[("identity", bin)] = X.identity_steering(self.model, self.images, self.holes(bin))
         return self._cache[("identity", bin)]
 
-    def smile(self) -> metrics.PairedEffect:
-        if "smile" not in self._cache:
+    def smile(self, bin: str = "bin_50_60") -> metrics.PairedEffect:
+        if ("smile", bin) not in self._cache:
             pos, neg = X.attribute_pairs(self.labels.numpy(), self.names.index("Smiling"), self.n)
-            self._cache["smile"] = X.smile_steering(self.model, self.images, self.landmarks, self.holes(),
-                                                    self.images[torch.from_numpy(pos)],
-                                                    self.images[torch.from_numpy(neg)])
-        return self._cache["smile"]
+            self._cache[("smile", bin)] = X.smile_steering(self.model, self.images, self.landmarks, self.holes(bin),
+                                                           self.images[torch.from_numpy(pos)],
+                                                           self.images[torch.from_numpy(neg)])
+        return self._cache[("smile", bin)]
 
 
 @pytest.fixture(scope="module")
@@ -155,9 +169,9 @@ def test_identity_steering(shipped_study, cid):
 
 
 def check_smile(study: Study) -> metrics.PairedEffect:
-    e = study.smile()
+    e, centre = study.smile("bin_50_60"), study.smile("centre")
     assert e.n >= min(90, study.n) - study.n // 10, f"P(happy) scored on {e.n} of {study.n} faces"
-    print(f"smile steering, centre: {describe(e)}")
+    print(f"smile steering, 50–60 %: {describe(e)}\nsmile steering, centre: {describe(centre)}")
     return e
 
 
@@ -181,10 +195,11 @@ def check_diversity(study: Study) -> None:
     b = m.inpaint(study.images[:2], holes[:2], Guide(exemplar=study.images[1:3]), seed=7)
     assert torch.equal(a, b), "the same seed gave different bytes"
     net = metrics.PerceptualDistance()
-    curves = np.array([[X.diversity_vs_psi(m, study.images[i:i + 1], holes[i:i + 1], study.images[i + 1:i + 2],
-                                           seeds=SEEDS, psis=PSIS, net=net)[p] for p in PSIS] for i in range(k)])
+    per_face = [X.diversity_vs_psi(m, study.images[i:i + 1], holes[i:i + 1], study.images[i + 1:i + 2],
+                                   seeds=SEEDS, psis=PSIS, net=net) for i in range(k)]
+    curves = np.array([[d[p] for p in PSIS] for d in per_face])          # faces × ψ
     means = curves.mean(0)
-    print("hole-fill diversity (mean pairwise VGG19 distance over 6 seeds, mean of "
+    print(f"hole-fill diversity (mean pairwise VGG19 distance over {len(SEEDS)} seeds, mean of "
           f"{k} faces): " + ", ".join(f"ψ {p}: {v:.5f}" for p, v in zip(PSIS, means)))
     above = metrics.paired_effect(curves[:, 0], np.zeros(k), "diversity at ψ = 1 vs none")
     assert above.beyond(2.0), describe(above)
