@@ -14,9 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import tempfile
 import time
 from dataclasses import replace
@@ -24,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from faceinpaint.io import write_json
+from benchlib import finish, log_rate, machine, sorted_times, timing
 from faceinpaint.methods import lafin as L
 
 
@@ -37,19 +34,8 @@ def inference_latency(preset: str, reps: int, device: str, seed: int) -> dict:
     image = (torch.rand(1, 3, s, s, generator=g) * 2 - 1).to(device)
     hole = torch.zeros(1, 1, s, s, device=device)
     hole[..., s // 4: 3 * s // 4, s // 4: 3 * s // 4] = 1
-    model.inpaint(image, hole)  # warm-up
-    times = []
-    for _ in range(reps):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        model.inpaint(image, hole)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return {"preset": preset, "image_size": s, "model_size": cfg.image_size, "reps": reps, "median_s": round(times[len(times) // 2], 4),
-            "min_s": round(times[0], 4),
+    times = sorted_times(lambda: model.inpaint(image, hole), reps, device)
+    return {"preset": preset, "image_size": s, "model_size": cfg.image_size, **timing(times),
             "params": {"G": sum(p.numel() for p in model.G.parameters()),
                        "P": sum(p.numel() for p in model.P.parameters())}}
 
@@ -63,11 +49,8 @@ def _timed_steps(cfg, stage: str, steps: int, device: str, seed: int, **over) ->
         t0 = time.perf_counter()
         L.fit_stage(stage, cfg, ds, tmp, seed=seed, progress=False, device=device)
         wall = time.perf_counter() - t0
-        rows = [json.loads(x) for x in (Path(tmp) / stage / "log.jsonl").read_text().splitlines() if x.strip()]
-    secs = rows[-1]["seconds"] - rows[0]["seconds"]
-    s_per_step = secs / max(len(rows) - 1, 1)
-    return {"images_per_s": round((len(rows) - 1) * batch / max(secs, 1e-9), 2), "seconds_per_step": round(s_per_step, 3),
-            "wall_s_including_setup": round(wall, 1)}
+        rate = log_rate(Path(tmp) / stage / "log.jsonl", batch)
+    return {**rate, "wall_s_including_setup": round(wall, 1)}
 
 
 def train_rate(preset: str, stage: str, steps: int, device: str, seed: int) -> dict:
@@ -101,18 +84,13 @@ def main() -> None:
     args = ap.parse_args()
 
     result = {
-        "device": args.device, "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "cpu": platform.processor() or platform.machine(),
-        "load_avg_1min": os.getloadavg()[0],
+        **machine(args.device),
         "inference": [inference_latency(p, args.reps, args.device, args.seed) for p in ("paper", "cpu")],
     }
     if args.train_steps > 0:
         result["training"] = [train_rate(args.preset, st, args.train_steps, args.device, args.seed)
                               for st in L.STAGES]
-    result["load_avg_1min_end"] = os.getloadavg()[0]
-    out = Path(args.out) / "bench_lafin.json"
-    write_json(out, result)
-    print(json.dumps(result, indent=1))
+    finish(result, args.out, "bench_lafin")
 
 
 if __name__ == "__main__":

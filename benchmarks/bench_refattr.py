@@ -16,9 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import tempfile
 import time
 from dataclasses import replace
@@ -26,25 +23,11 @@ from pathlib import Path
 
 import torch
 
-from faceinpaint.io import write_json
+from benchlib import finish, log_rate, machine, sorted_times, timing
 from faceinpaint.methods import refattr as R
 from faceinpaint.methods.base import Guide
 
 SIDE = 256  # the latency: a 256-px face, whatever size the model works at
-
-
-def _median_time(fn, reps: int, device: str) -> list[float]:
-    fn()  # warm-up
-    times = []
-    for _ in range(reps):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)
 
 
 def inference_latency(preset: str, reps: int, device: str, seed: int) -> dict:
@@ -64,9 +47,8 @@ def inference_latency(preset: str, reps: int, device: str, seed: int) -> dict:
                       "Ext": sum(p.numel() for p in model.Ext.parameters())}}
     with torch.no_grad():
         for name, guide in guides.items():
-            t = _median_time(lambda: model.inpaint(image, hole, guide), reps, device)
-            out[f"{name}_median_s"] = round(t[len(t) // 2], 4)
-            out[f"{name}_min_s"] = round(t[0], 4)
+            t = timing(sorted_times(lambda: model.inpaint(image, hole, guide), reps, device))
+            out[f"{name}_median_s"], out[f"{name}_min_s"] = t["median_s"], t["min_s"]
     return out
 
 
@@ -79,12 +61,8 @@ def _timed_steps(cfg: R.RefAttrConfig, steps: int, device: str, seed: int, ae_on
         t0 = time.perf_counter()
         R.fit(cfg, ds, tmp, seed=seed, progress=False, device=device)
         wall = time.perf_counter() - t0
-        rows = [json.loads(x) for x in (Path(tmp) / "log.jsonl").read_text().splitlines() if x.strip()]
-    rows = [r for r in rows if "seconds" in r]
-    secs = rows[-1]["seconds"] - rows[0]["seconds"]
-    s_per_step = secs / max(len(rows) - 1, 1)
-    return {"images_per_s": round((len(rows) - 1) * cfg.batch_size / max(secs, 1e-9), 2),
-            "seconds_per_step": round(s_per_step, 3), "wall_s_including_setup": round(wall, 1)}
+        rate = log_rate(Path(tmp) / "log.jsonl", cfg.batch_size)
+    return {**rate, "wall_s_including_setup": round(wall, 1)}
 
 
 def train_rate(preset: str, steps: int, device: str, seed: int) -> dict:
@@ -112,17 +90,12 @@ def main() -> None:
     args = ap.parse_args()
 
     result = {
-        "device": args.device, "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "cpu": platform.processor() or platform.machine(),
-        "load_avg_1min": os.getloadavg()[0],
+        **machine(args.device),
         "inference": [inference_latency(p, args.reps, args.device, args.seed) for p in ("paper", "cpu")],
     }
     if args.train_steps > 0:
         result["training"] = train_rate(args.preset, args.train_steps, args.device, args.seed)
-    result["load_avg_1min_end"] = os.getloadavg()[0]
-    out = Path(args.out) / "bench_refattr.json"
-    write_json(out, result)
-    print(json.dumps(result, indent=1))
+    finish(result, args.out, "bench_refattr")
 
 
 if __name__ == "__main__":

@@ -188,3 +188,136 @@ def test_real_metrics_on_telea(tmp_path):
         ours = ((fake[i] + 1) / 2).permute(1, 2, 0).double().numpy()
         assert rec["metrics"]["psnr"] == pytest.approx(peak_signal_noise_ratio(real, ours, data_range=1.0), rel=1e-6)
     assert "vgg19_perceptual" in res.config["networks"]
+
+
+# ----------------------------------------------------------------------------- every method, one protocol
+def _png_folder(folder, n=3, size=32):
+    from faceinpaint.io import save_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(faces(n, size)):
+        save_image(img[None], folder / f"f{i}.png")
+    return folder
+
+
+def test_protocol_bookkeeping(simple_metrics, monkeypatch, tmp_path):
+    """evaluate_protocol: a warm-up call then the grid, seconds per face and FID/U-IDS/P-IDS per (method,
+    bin), identity only for methods that take an exemplar (against face i+1), the ground truth's reference."""
+    import faceinpaint.metrics as m
+    from faceinpaint import methods as registry
+
+    built = {}
+
+    def get(name, **kw):
+        built[name] = Recorder(name, fill=0.0 if name == "telea" else 0.5)
+        return built[name]
+
+    monkeypatch.setattr(registry, "get", get)
+    seen = []
+
+    def identity_similarity(a, b, net=None, device="cpu"):
+        seen.append(b.clone())
+        return torch.full((a.shape[0],), 0.5 if a is not b else 0.25, dtype=torch.float64)
+
+    monkeypatch.setattr(m, "identity_similarity", identity_similarity)
+    monkeypatch.setattr(m, "_identity_cached", lambda device: (None, "stand-in"))
+    monkeypatch.setattr(m, "_inception_cached", lambda device: type("Net", (), {"source": "stand-in"})())
+    monkeypatch.setattr(m, "inception_features", lambda x, *a, **k: torch.linspace(0, 1, x.shape[0] * 8)
+                        .view(x.shape[0], 8).double() + x.mean())
+    folder = _png_folder(tmp_path / "faces", 3)
+    res = ev.evaluate_protocol(["telea", "lafin"], preset="smoke", images=folder, n_images=3, size=32, wild=False,
+                               bins=["bin_30_40", "centre"], progress=False)
+    assert res.methods == ["telea", "lafin"] and res.skipped == {} and res.wild is None
+    assert len(built["telea"].calls) == 1 + 2  # warm-up + 2 bins × 1 batch
+    s = res.grid.summary()
+    for meth in res.methods:
+        for b in res.grid.bins:
+            cell = s[meth][b]
+            assert cell["seconds_per_face"]["mean"] >= 0 and cell["seconds_per_face"]["std"] is None
+            assert {"fid", "u_ids", "p_ids"} <= set(cell) and cell["fid"]["std"] is None
+            assert ("identity" in cell) == (meth == "lafin")
+    assert s["lafin"]["centre"]["identity"]["mean"] == 0.5 and s["lafin"]["centre"]["identity"]["n"] == 3
+    assert torch.allclose(seen[0], ev.default_exemplars(res.images))   # the exemplar of face i is face i+1
+    assert res.identity_reference["n"] == 3
+    data = res.to_json(per_image=False)
+    assert data["takes_exemplar"] == {"telea": False, "lafin": True} and "per_image" not in data
+    assert json.loads(json.dumps(data, default=str))["config"]["n_images"] == 3
+    written = res.write(tmp_path / "out")
+    assert "## seconds_per_face ↓" in (tmp_path / "out" / "table.md").read_text()
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["methods"] == ["telea", "lafin"]
+    assert written and res.gallery("centre", faces=[0, 1]) is not None
+
+
+def test_protocol_skips_what_cannot_be_built_and_refuses_an_empty_set(monkeypatch):
+    from faceinpaint import methods as registry
+
+    def get(name, **kw):
+        if name == "lafin":
+            raise FaceInpaintError("checkpoints/lafin_cpu.pt: no shipped CPU checkpoint for method 'lafin'")
+        return Recorder(name)
+
+    monkeypatch.setattr(registry, "get", get)
+    built, skipped = ev.protocol_methods(["telea", "lafin"], exclude=["biharmonic"])
+    assert list(built) == ["telea"] and "no shipped CPU checkpoint" in skipped["lafin"]
+    built, skipped = ev.protocol_methods("all", exclude=[n for n in registry.available() if n != "telea"])
+    assert list(built) == ["telea"] and not skipped
+    with pytest.raises(FaceInpaintError, match="unknown method 'nope'"):
+        ev.protocol_methods(["telea"], exclude=["nope"])
+    with pytest.raises(FaceInpaintError, match="no method to evaluate.*lafin: checkpoints/lafin_cpu.pt"):
+        ev.evaluate_protocol(["lafin"], preset="smoke")
+    with pytest.raises(FaceInpaintError, match="protocol preset 'huge'"):
+        ev.protocol_settings("huge")
+    assert ev.takes_exemplar("refattr") and not ev.takes_exemplar("yeh") and not ev.takes_exemplar("telea-auto")
+
+
+def test_evaluate_method_all_cli(capsys, tmp_path, data_ready):
+    """`faceinpaint evaluate --method all` — the protocol of notebook 60 — here with the learned methods
+    excluded (seconds, not minutes): every remaining available method, every requested bin, FID/U-IDS/P-IDS,
+    seconds per face, the identity reference; --method all cannot be mixed with names or --wild."""
+    from faceinpaint import cli, methods
+
+    learned = [m for m in methods.available() if m not in methods.CLASSICAL]
+    out = tmp_path / "all"
+    code = cli.main(["evaluate", "--method", "all", "--exclude", ",".join(learned), "--preset", "smoke",
+                     "--limit", "2", "--bins", "bin_20_30", "centre", "--no-wild", "--out", str(out)])
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    data = json.loads((out / "metrics.json").read_text())
+    assert data["methods"] == [m for m in methods.available() if m in methods.CLASSICAL] and data["skipped"] == {}
+    assert data["bins"] == ["bin_20_30", "centre"] and data["config"]["n_images"] == 2 and data["wild"] is None
+    for m in data["methods"]:
+        for b in data["bins"]:
+            cell = data["summary"][m][b]
+            assert {"psnr", "ssim", "ms_ssim", "l1", "vgg19_perceptual", "fid", "u_ids", "p_ids",
+                    "seconds_per_face"} <= set(cell) and "identity" not in cell
+    assert data["identity_reference"]["n"] == 2 and len(data["per_image"]) == 3 * 2 * 2
+    assert "## seconds_per_face ↓" in cap.out and (out / "plot.png").is_file()
+    assert len(list((out / "images" / "telea").rglob("*.png"))) == 2 * 2
+    for argv, needle in ((["--method", "all", "--method", "telea"], "give it alone"),
+                         (["--method", "all", "--wild"], "--wild does not go with --method all"),
+                         (["--method", "telea", "--exclude", "yeh"], "go with --method all")):
+        code = cli.main(["evaluate", *argv, "--out", str(tmp_path / "x")])
+        err = capsys.readouterr().err
+        assert code == 1 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x").exists()
+
+
+def test_paired_difference_of_two_methods(simple_metrics):
+    """EvalResult.paired: per (image, bin) a − b, mean ± SE over the pairs both methods were scored on."""
+    from scipy import stats
+
+    x = torch.rand(5, 3, 32, 32) * 2 - 1
+    res = ev.evaluate([Recorder("zero"), Recorder("half", fill=0.5)], x, n_per_bin=5, seed=1, bins=["centre", "bin_20_30"])
+    e = res.paired("half", "zero", "l1")
+    by = {(r["method"], r["bin"], r["image"]): r["metrics"]["l1"] for r in res.records}
+    d = [by[("half", b, i)] - by[("zero", b, i)] for (m, b, i) in by if m == "half"]
+    assert e.n == 10 and e.mean == pytest.approx(np.mean(d)) and e.se == pytest.approx(stats.sem(d))
+    assert res.paired("half", "zero", "l1", bins=["centre"]).n == 5
+    assert res.worse("half", "zero", "l1").mean == e.mean                      # l1: lower is better
+    ev.HIGHER_IS_BETTER["l1_flipped_for_test"] = True
+    try:
+        for r in res.records:
+            r["metrics"]["l1_flipped_for_test"] = r["metrics"]["l1"]
+        assert res.worse("half", "zero", "l1_flipped_for_test").mean == pytest.approx(-e.mean)
+    finally:
+        del ev.HIGHER_IS_BETTER["l1_flipped_for_test"]

@@ -180,3 +180,19 @@ def test_diversity_is_zero_without_any_randomness_and_positive_with_it(model):
     quiet = I.ExeGAN(model.G, model.E, size=model.size, noise_mode="none")
     d = X.diversity_vs_psi(quiet, img, hole, ex, seeds=(0, 1, 2), psis=(1.0, 0.0))
     assert d[0.0] == 0.0 and d[1.0] > 0          # ψ = 0 and no noise: every seed gives the same fill
+
+
+def test_phi_as_layer_indices_and_explicit_build_keywords(model):
+    """φ given as indices (the app's slider) equals the bool mask; out-of-range indices are one line;
+    build's keywords are explicit, so the app can tell that it takes no 'crossover' of its own."""
+    import inspect
+
+    n = model.n_styles
+    idx = tuple(range(3, n))
+    mask = [i >= 3 for i in range(n)]
+    assert torch.equal(model._phi(idx), torch.tensor(mask)) and torch.equal(model._phi(mask), torch.tensor(mask))
+    with pytest.raises(FaceInpaintError, match="indices"):
+        model._phi((0, n + 2))
+    params = inspect.signature(I.build).parameters
+    assert "psi" in params and "phi" in params and "crossover" not in params
+    assert not any(p.kind is p.VAR_KEYWORD for p in params.values())

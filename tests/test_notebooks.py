@@ -30,6 +30,13 @@ EXPECTED_KEYS: dict[str, set[str]] = {
                             "n_ablation"},
     "31_refattr_attributes": {"model", "extractor_auc", "reference_transfer", "n_measure", "sweep", "sweep_monotone",
                               "pluralistic"},
+    "40_exegan_training": {"model", "encoder_inversion", "encoder_auc", "olivetti_auc", "architecture", "svgl",
+                           "training", "table_v", "paper_table_v", "n_table"},
+    "41_exegan_diversity": {"model", "n_faces", "psi_diversity", "exemplars", "identity_steering", "mixing",
+                            "phi_tuning"},
+    "50_ablations": {"papers", "settings", "section_seconds", "seconds"},
+    "60_evaluation": {"methods", "available", "skipped", "summary", "bins", "config", "takes_exemplar", "wild",
+                      "identity_reference", "seconds"},
     "70_demo_exemplar_picker": {"methods", "available", "face", "hole_ratio", "exemplars", "results", "saved"},
 }
 
@@ -38,6 +45,66 @@ EXPECTED_KEYS: dict[str, set[str]] = {
 EXTRA_PARAMETERS: dict[str, dict] = {
     "70_demo_exemplar_picker": {"mask": "centre", "exemplars": [1, 2], "methods": "all", "run": True},
 }
+
+
+PAPERS = ("wgan_completion", "lafin", "refattr", "exegan")
+
+
+def check_ablations(metrics: dict) -> None:
+    """Notebook 50: every paper's ablation is there; each variant is measured (and its checkpoint
+    exists) or says "not trained (checkpoint missing: <file>)" (and the file is indeed missing)."""
+    from faceinpaint.paths import checkpoints_dir
+
+    assert set(metrics["papers"]) == set(PAPERS), f"notebook 50 covers {sorted(metrics['papers'])}, not {PAPERS}"
+    for paper, entry in metrics["papers"].items():
+        assert entry["variants"], f"{paper}: no variant listed"
+        for v in entry["variants"]:
+            exists = (checkpoints_dir() / v["file"]).is_file()
+            if v["status"] == "measured" or v["status"].startswith("not loadable"):
+                assert exists, f"{paper}/{v['variant']}: {v['status']} but {v['file']} is not in checkpoints/"
+            else:
+                assert v["status"] == f"not trained (checkpoint missing: {v['file']})" and not exists, \
+                    f"{paper}/{v['variant']}: status {v['status']!r} with the file {'present' if exists else 'absent'}"
+    measured = {p: {v["variant"] for v in e["variants"] if v["status"] == "measured"}
+                for p, e in metrics["papers"].items()}
+    if measured["wgan_completion"]:
+        wg = metrics["papers"]["wgan_completion"]
+        assert len(wg["rows"]) == 18 and all(r["paper"] for r in wg["rows"]), "tables 1–2: 9 rows × 2 masks + paper"
+        assert wg["claims"] and set(wg["paragraphs"]) == {"wgan_central", "wgan_three_squares"}
+    if "full" in measured["lafin"]:
+        la = metrics["papers"]["lafin"]
+        assert la["table3"] and la["paragraph_table3"] and la["section4"]["nme"] and la["paragraph_section4"]
+        assert {r["metric"] for r in la["claims"]} >= {"psnr", "ssim"}
+    if "full" in measured["refattr"]:
+        ra = metrics["papers"]["refattr"]
+        assert "refattr" in ra["table"] and ra["paragraph"]
+        for c in ra["claims"]:   # a claim is measured exactly when both of its checkpoints are there
+            assert ("effect" in c) == (c["variant"] in measured["refattr"]), c
+    if "full" in measured["exegan"]:
+        assert "Ours" in metrics["papers"]["exegan"]["rows"]
+
+
+def check_evaluation(metrics: dict) -> None:
+    """Notebook 60: every available method was evaluated on every bin, or skipped because its shipped
+    checkpoint is missing; the protocol's set metrics, identity (exemplar-taking methods only) and timing."""
+    from faceinpaint import methods
+
+    for m in methods.available():
+        if m in metrics["methods"]:
+            continue
+        ckpt = methods.default_checkpoint(m)
+        assert m in metrics["skipped"] and ckpt is not None and not ckpt.is_file(), \
+            f"{m} is available but neither evaluated nor skipped for a missing checkpoint ({metrics['skipped'].get(m)})"
+    assert metrics["methods"], "no method evaluated"
+    for m in metrics["methods"]:
+        for b in metrics["bins"]:
+            cell = metrics["summary"][m][b]
+            assert {"psnr", "ssim", "ms_ssim", "l1", "vgg19_perceptual", "seconds_per_face"} <= set(cell), (m, b)
+            assert {"fid", "u_ids", "p_ids"} <= set(cell), (m, b)
+            assert ("identity" in cell) == metrics["takes_exemplar"][m], (m, b)
+    assert metrics["identity_reference"]["n"] == metrics["config"]["n_images"]
+    wild = metrics["wild"]["summary"]
+    assert wild and all(k.endswith("-auto") and k[:-5] in metrics["methods"] for k in wild)
 
 
 def test_there_are_notebooks():
@@ -75,6 +142,10 @@ def test_notebook_smoke(nb: Path, tmp_path: Path):
     assert isinstance(metrics, dict) and metrics, f"{nb.name}: empty metrics.json"
     missing = EXPECTED_KEYS.get(nb.stem, set()) - set(metrics)
     assert not missing, f"{nb.name}: metrics.json lacks {sorted(missing)}"
+    if nb.stem == "50_ablations":
+        check_ablations(metrics)
+    if nb.stem == "60_evaluation":
+        check_evaluation(metrics)
     if nb.stem == "70_demo_exemplar_picker":  # every available method ran (or said why not) on both exemplars
         assert metrics["exemplars"] and len(metrics["results"]) == len(metrics["exemplars"]) * len(metrics["methods"])
         assert all("seconds" in r or r.get("skipped") for r in metrics["results"].values())

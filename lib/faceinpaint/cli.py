@@ -9,6 +9,8 @@
                         [--align auto|off] [--face-box x,y,w,h] [--attr NAME=VALUE ...] --out O
     faceinpaint evaluate --method M [--checkpoint C] [--images DIR [--masks DIR]] [--align auto|off] --out DIR
     faceinpaint evaluate --method M --wild [--align auto|off|both] --out DIR      # photos in the wild
+    faceinpaint evaluate --method all [--exclude M …] [--preset smoke|cpu|paper] --out DIR   # notebook 60's protocol
+    faceinpaint results --metrics metrics.json [--out docs/results] [--readme README.md] [--check]
     faceinpaint metrics --real DIR --fake DIR [--masks DIR] --out metrics.json
 
 Faces in the wild (:mod:`faceinpaint.align`): ``inpaint --align auto`` (the default for learned
@@ -17,6 +19,11 @@ training template, inpaints the crop and pastes it back; when no face is found i
 whole image and prints one line saying so to stderr. ``evaluate`` stays ``off`` on the prepared
 (already aligned) test split unless told; ``evaluate --wild`` compares off and auto on the
 in-the-wild set.
+
+Precision (:mod:`faceinpaint.precision`): ``inpaint`` and ``evaluate`` take ``--precision
+auto|fp32|bf16``, default ``auto`` — bfloat16 networks where the CPU/GPU has bf16 natively and the
+method's shipped checkpoint was measured to keep the protocol metrics
+(``faceinpaint.precision.AUTO_BF16``), float32 otherwise. ``train --precision`` defaults to ``fp32``.
 
 Errors. Anything the user can get wrong — a bad image or mask, a missing checkpoint or
 asset, a wrong argument, an unwritable path — prints one line,
@@ -37,6 +44,9 @@ from .errors import FaceInpaintError
 
 PROG = "faceinpaint"
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg")
+PRECISION_CHOICES = ("auto", "fp32", "bf16")  # = faceinpaint.precision.PRECISIONS (not imported: --help stays torch-free)
+_PRECISION_HELP = ("network precision: auto (default: bf16 where the hardware has it natively and the method was "
+                   "validated in bf16, else fp32), fp32, or bf16; known pixels are unchanged either way")
 
 
 class UsageError(FaceInpaintError):
@@ -76,13 +86,16 @@ def _checkpoints(method_names: list[str], values: list[str] | None) -> dict[str,
 
 
 def _build_methods(names: list[str], checkpoints: list[str] | None, device: str, align: str | None = "off",
-                   face_box=None, **build_kw):
+                   face_box=None, precision: str = "fp32", **build_kw):
     """Every requested method, built (checkpoints found and loaded) before any work starts.
 
     ``align``: ``"auto"``, ``"off"`` or ``None`` (each method's default: auto when learned);
-    ``build_kw``: the method's own settings (EXE-GAN's ``psi``), passed to ``methods.get``.
+    ``precision``: ``auto``, ``fp32`` or ``bf16`` (:func:`faceinpaint.precision.apply` on each method,
+    as ``methods.get(precision=...)`` does); ``build_kw``: the method's own settings (EXE-GAN's
+    ``psi``), passed to ``methods.get``.
     """
     from . import methods
+    from . import precision as precision_mod
 
     dups = {n for n in names if names.count(n) > 1}
     if dups:
@@ -91,8 +104,10 @@ def _build_methods(names: list[str], checkpoints: list[str] | None, device: str,
     out = []
     for n in names:
         a = align or (methods.default_align(n) if n in methods.names() else "off")
-        out.append(methods.get(n, checkpoint=cks.get(n), device=device, align=a,
-                               face_box=face_box if a == "auto" else None, **build_kw))
+        m = methods.get(n, checkpoint=cks.get(n), device=device, align=a,
+                        face_box=face_box if a == "auto" else None, **build_kw)
+        precision_mod.apply(getattr(m, "inner", m), precision, device, method=n)  # inside --align auto's wrapper
+        out.append(m)
     return out
 
 
@@ -163,10 +178,11 @@ def cmd_masks(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from . import methods
+    from . import methods, precision
 
-    ckpt = methods.train(args.method, preset=args.preset, data=args.data, out=args.out,
-                         resume=args.resume, seed=args.seed)
+    with precision.training(args.precision):  # the TrainerConfig of the method's fit() picks it up
+        ckpt = methods.train(args.method, preset=args.preset, data=args.data, out=args.out,
+                             resume=args.resume, seed=args.seed)
     print(f"checkpoint: {ckpt}")
     return 0
 
@@ -209,6 +225,7 @@ def cmd_inpaint(args) -> int:
             raise UsageError(f"--face-box {args.face_box}: {args.method} is classical (alignment off by default); "
                              "add --align auto")
     [method] = _build_methods([args.method], [args.checkpoint] if args.checkpoint else None, device, align, box,
+                              args.precision,
                               **build_kw)
     from .align import AlignedInpainter
 
@@ -239,6 +256,10 @@ def _numbered_outputs(out: Path, n: int) -> list[Path]:
 def cmd_evaluate(args) -> int:
     from . import evaluate as ev
 
+    if "all" in args.method:
+        return _evaluate_all(args)
+    if args.exclude or args.preset or args.no_fid or args.no_wild:
+        raise UsageError("--exclude, --preset, --no-fid and --no-wild go with --method all")
     if args.wild:
         return _evaluate_wild(args)
     if args.masks and not args.images:
@@ -246,7 +267,7 @@ def cmd_evaluate(args) -> int:
     if args.align == "both":
         raise UsageError("--align both is for --wild; choose auto or off")
     device = _device(args.device)
-    built = _build_methods(args.method, args.checkpoint, device, args.align or "off")
+    built = _build_methods(args.method, args.checkpoint, device, args.align or "off", precision=args.precision)
     if args.images and args.masks:
         result = ev.evaluate_folder(built, args.images, args.masks, exemplars=args.exemplars, seed=args.seed,
                                     device=device, fid=args.fid, identity=args.identity,
@@ -269,7 +290,8 @@ def _evaluate_wild(args) -> int:
         raise UsageError("--wild uses the prepared in-the-wild set; drop --images/--masks")
     aligns = ("off", "auto") if args.align in (None, "both") else (args.align,)
     device = _device(args.device)
-    built = _build_methods(args.method, args.checkpoint, device, "off")  # wrapped per mode by evaluate_wild
+    built = _build_methods(args.method, args.checkpoint, device, "off",  # wrapped per mode by evaluate_wild
+                           precision=args.precision)
     result = ev.evaluate_wild(built, aligns, seed=args.seed, limit=args.limit, device=device,
                               keep_images=not args.no_images)
     written = result.write(args.out, images=not args.no_images)
@@ -277,6 +299,49 @@ def _evaluate_wild(args) -> int:
     if len(aligns) == 2:
         print(ev.format_wild_acceptance(ev.wild_acceptance(result)))
     print(f"written: {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _evaluate_all(args) -> int:
+    """``--method all``: :func:`faceinpaint.evaluate.evaluate_protocol` — every available method (minus
+    ``--exclude``) on the test split, FID/U-IDS/P-IDS, identity, seconds per face, the in-the-wild set
+    with alignment on; a method without its checkpoint is skipped with one line saying why."""
+    from . import evaluate as ev
+
+    if args.method != ["all"]:
+        raise UsageError("--method all runs every available method: give it alone (use --exclude to leave some out)")
+    for flag, bad in (("--checkpoint", args.checkpoint), ("--masks", args.masks), ("--exemplars", args.exemplars),
+                      ("--wild", args.wild), ("--align", args.align), ("--fid", args.fid),
+                      ("--identity", args.identity)):
+        if bad:
+            raise UsageError(f"{flag} does not go with --method all (the protocol fixes it: FID, identity and the "
+                             "in-the-wild set with --align auto are part of it; --no-fid / --no-wild turn them off)")
+    exclude = [n.strip() for v in args.exclude or [] for n in v.split(",") if n.strip()]
+    device = _device(args.device)
+    res = ev.evaluate_protocol("all", preset=args.preset or "cpu", exclude=exclude, images=args.images,
+                               n_images=args.limit, size=args.size, bins=args.bins, n_per_bin=args.n_per_bin,
+                               seed=args.seed, fid=False if args.no_fid else None,
+                               wild=False if args.no_wild else None, device=device, batch_size=args.batch_size,
+                               precision=args.precision)
+    for name, why in res.skipped.items():
+        print(f"{PROG}: skipped {name}: {why}", file=sys.stderr)
+    written = res.write(args.out, images=not args.no_images)
+    print(res.to_markdown())
+    print(f"written: {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def cmd_results(args) -> int:
+    from . import results
+
+    r = results.run(args.metrics, out=args.out, readme=args.readme, check=args.check)
+    if args.check:
+        if r["stale"]:
+            raise FaceInpaintError(f"{args.readme}: its results block is not the one {args.metrics} gives; "
+                                   f"run `faceinpaint results --metrics {args.metrics} --readme {args.readme}`")
+        print(f"{args.readme}: results block up to date")
+        return 0
+    print(f"written: {', '.join(r['written']) or 'nothing (up to date)'}")
     return 0
 
 
@@ -336,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--out", required=True, help="run folder (checkpoints, logs)")
     pt.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     pt.add_argument("--seed", type=int, default=0)
+    pt.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
+                    help="fp32 (default), bf16 (autocast on CPU or CUDA) or auto (CUDA: bf16, or fp16 with a "
+                         "gradient scaler; CPU: bf16 where the CPU has it natively)")
     pt.set_defaults(func=cmd_train)
 
     # inpaint
@@ -360,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("--face-box", default=None, metavar="X,Y,W,H",
                     help="the face's box in pixels, used when dlib finds no face meeting the hole (--align auto)")
     pi.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: cuda when available)")
+    pi.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=_PRECISION_HELP)
     pi.add_argument("--out", required=True, help="output .png (or .jpg: lossy, known pixels then change)")
     pi.set_defaults(func=cmd_inpaint)
 
@@ -391,7 +460,14 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--align", choices=("auto", "off", "both"), default=None,
                     help="default: off (the test split is aligned already); with --wild: both")
     pe.add_argument("--device", default="auto")
+    pe.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=_PRECISION_HELP)
     pe.add_argument("--out", required=True, help="output folder")
+    pe.add_argument("--preset", choices=("smoke", "cpu", "paper"), default=None,
+                    help="--method all: the protocol's scale (evaluate.PROTOCOL_PRESETS; default cpu)")
+    pe.add_argument("--exclude", action="append", default=None, metavar="METHOD",
+                    help="--method all: leave a method out (repeatable, or comma-separated)")
+    pe.add_argument("--no-fid", action="store_true", help="--method all: without FID / U-IDS / P-IDS")
+    pe.add_argument("--no-wild", action="store_true", help="--method all: without the in-the-wild photos")
     pe.set_defaults(func=cmd_evaluate)
 
     # metrics
@@ -402,6 +478,16 @@ def build_parser() -> argparse.ArgumentParser:
     px.add_argument("--fid", action="store_true", help="also FID, U-IDS and P-IDS over the two folders (paired by name)")
     px.add_argument("--out", required=True, help="output metrics.json")
     px.set_defaults(func=cmd_metrics)
+
+    # results (the README's table from notebook 60's metrics.json)
+    pr = sub.add_parser("results", parents=[common], help="the README's results table and figure from a metrics.json",
+                        description="Render the results table (faceinpaint.results) from notebook 60's metrics.json "
+                                    "(or `evaluate --method all`'s) into the README between its results markers.")
+    pr.add_argument("--metrics", required=True, help="the protocol's metrics.json")
+    pr.add_argument("--out", default=None, help="folder for the slim metrics.json and results.png (e.g. docs/results)")
+    pr.add_argument("--readme", default=None, help="README to update between <!-- results:begin/end --> markers")
+    pr.add_argument("--check", action="store_true", help="only check that the README's block is current (exit 1 if not)")
+    pr.set_defaults(func=cmd_results)
     return p
 
 

@@ -28,6 +28,13 @@ face on the completion, :func:`faceinpaint.align.face_found`). :func:`wild_accep
 off and auto per completion (mean difference ± its standard error). The CelebA test split
 stays ``off``: its faces are already aligned crops.
 
+**Every method at once** (:func:`evaluate_protocol`, notebook 60, ``faceinpaint evaluate --method
+all``): every available method (one without its shipped checkpoint is skipped, with the reason) on
+the test split at a :data:`PROTOCOL_PRESETS` scale, with ``seconds_per_face``, FID / U-IDS / P-IDS
+per (method, bin), identity to the exemplar for the methods that take one (:func:`takes_exemplar`)
+and the in-the-wild set with ``align="auto"`` — one :class:`ProtocolResult`, whose ``metrics.json``
+the README's results table is generated from (:mod:`faceinpaint.results`).
+
 The table follows the papers' layout: one block per metric, rows = methods, columns =
 bins, cells ``mean ± std`` over the images. :meth:`EvalResult.write` produces
 ``table.md``, ``table.csv`` (long format), ``metrics.json`` (config, summary and every
@@ -231,6 +238,26 @@ class EvalResult:
                     seen.append(k)
         order = list(HIGHER_IS_BETTER)
         return sorted(seen, key=lambda k: (order.index(k) if k in order else len(order), k))
+
+    def paired(self, a: str, b: str, metric: str, bins: Sequence[str] | None = None):
+        """:class:`~faceinpaint.metrics.PairedEffect` of ``metric`` for method ``a`` minus method ``b``
+        over every (image, bin) both were scored on (``bins``: default all): the same faces under the
+        same masks, so the faces' own spread cancels — "is the ablation worse" with its SE."""
+        from . import metrics
+
+        keep = set(self.bins if bins is None else bins)
+        by = {(r["method"], r["bin"], r["image"]): r["metrics"].get(metric) for r in self.records if r["bin"] in keep}
+        keys = [(bn, im) for (m, bn, im) in by if m == a and (b, bn, im) in by]
+        va = [np.nan if by[(a, *k)] is None else by[(a, *k)] for k in keys]
+        vb = [np.nan if by[(b, *k)] is None else by[(b, *k)] for k in keys]
+        return metrics.paired_effect(va, vb, f"{metric}: {a} − {b}")
+
+    def worse(self, method: str, reference: str, metric: str, bins: Sequence[str] | None = None):
+        """:meth:`paired`, oriented so that a positive mean says ``method`` scores worse than
+        ``reference`` on ``metric`` (its direction from :data:`HIGHER_IS_BETTER`): an ablation's cost."""
+        if HIGHER_IS_BETTER.get(metric, False):
+            return self.paired(reference, method, metric, bins)
+        return self.paired(method, reference, metric, bins)
 
     def summary(self) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
         """``{method: {bin: {metric: {"mean", "std", "n"}}}}``."""
@@ -770,17 +797,19 @@ IGNORES_EXEMPLAR = ("telea", "navier_stokes", "biharmonic", "yeh")  # take nothi
 # The protocol's scales. ``n_images`` 0 = the whole test split; ``method_preset``: each learned
 # method's inference preset (methods.get(..., preset=...)); ``method_kw``: per-method settings on top.
 PROTOCOL_PRESETS: dict[str, dict] = {
-    # seconds (CI): two faces, two bins; FID/U-IDS/P-IDS over 2 faces are computed but meaningless
+    # seconds (CI): two faces, two bins; FID/U-IDS/P-IDS over 2 faces are computed but meaningless;
+    # in the wild one face, one classical and one learned method (dlib on a 1920-px photo: seconds per call)
     "smoke": {"n_images": 2, "size": 64, "bins": ["bin_30_40", "centre"], "fid": True, "identity": True,
-              "wild": True, "wild_limit": 2, "method_preset": "smoke", "method_kw": {}},
+              "wild": True, "wild_limit": 1, "wild_methods": ["telea", "lafin"], "method_preset": "smoke",
+              "method_kw": {}},
     # minutes on 2 CPU cores: 16 faces, every bin; the latent search of wgan_completion / yeh
     # shortened to 100 iterations (their cpu preset: 300; the paper: 1000) — the one change in a method
     "cpu": {"n_images": 16, "size": DEFAULT_SIZE, "bins": list(BINS), "fid": True, "identity": True,
-            "wild": True, "wild_limit": 12, "method_preset": "cpu",
+            "wild": True, "wild_limit": 12, "wild_methods": None, "method_preset": "cpu",
             "method_kw": {"wgan_completion": {"iters": 100}, "yeh": {"iters": 100}}},
     # a GPU: the whole test split at 256 px, every in-the-wild face, the methods' paper settings
     "paper": {"n_images": 0, "size": 256, "bins": list(BINS), "fid": True, "identity": True,
-              "wild": True, "wild_limit": 0, "method_preset": "paper", "method_kw": {}},
+              "wild": True, "wild_limit": 0, "wild_methods": None, "method_preset": "paper", "method_kw": {}},
 }
 _QUIET = {"wgan_completion": {"progress": False}, "yeh": {"progress": False}}  # no tqdm bar per latent search
 
@@ -805,8 +834,10 @@ def protocol_settings(preset: str = "cpu", **overrides) -> dict:
 
 
 def protocol_methods(names: str | Sequence[str] = "all", *, exclude: Sequence[str] = (), preset: str = "cpu",
-                     device: str = "cpu", method_kw: dict | None = None) -> tuple[dict, dict[str, str]]:
-    """Build every method of the protocol: ``"all"`` = :func:`faceinpaint.methods.available`.
+                     device: str = "cpu", method_kw: dict | None = None,
+                     precision: str = "fp32") -> tuple[dict, dict[str, str]]:
+    """Build every method of the protocol: ``"all"`` = :func:`faceinpaint.methods.available`
+    (``precision``: as :func:`faceinpaint.methods.get`'s).
 
     Returns ``(built, skipped)``: ``{name: Inpainter}`` in registry order and ``{name: reason}``
     for each method that cannot be built here (e.g. its checkpoint is not shipped yet) — the
@@ -818,14 +849,16 @@ def protocol_methods(names: str | Sequence[str] = "all", *, exclude: Sequence[st
     for n in list(wanted) + list(exclude):
         if n not in registry.names():
             raise FaceInpaintError(f"unknown method {n!r} (known: {', '.join(registry.names())})")
-    kw_all = {**PROTOCOL_PRESETS.get(preset, {}).get("method_kw", {}), **(method_kw or {})}
+    scale = PROTOCOL_PRESETS.get(preset, {})
+    kw_all = {**scale.get("method_kw", {}), **(method_kw or {})}
     built, skipped = {}, {}
     for n in wanted:
         if n in exclude:
             continue
         kw = {**_QUIET.get(n, {}), **kw_all.get(n, {})}
         try:
-            built[n] = registry.get(n, device=device, preset=preset, **kw)
+            built[n] = registry.get(n, device=device, preset=scale.get("method_preset", preset), precision=precision,
+                                    **kw)
         except FaceInpaintError as e:
             skipped[n] = " ".join(str(e).split())
     return built, skipped
@@ -922,8 +955,10 @@ def evaluate_protocol(names: str | Sequence[str] = "all", *, preset: str = "cpu"
                       images: str | os.PathLike | None = None, n_images: int | None = None, size: int | None = None,
                       bins: Sequence[str] | None = None, n_per_bin: int | None = None, seed: int = 0,
                       fid: bool | None = None, identity: bool | None = None, wild: bool | None = None,
-                      wild_limit: int | None = None, device: str = "cpu", batch_size: int = 16,
-                      progress: bool = True, method_kw: dict | None = None) -> ProtocolResult:
+                      wild_limit: int | None = None, wild_methods: Sequence[str] | None = None,
+                      device: str = "cpu", batch_size: int = 16,
+                      progress: bool = True, method_kw: dict | None = None,
+                      precision: str = "fp32") -> ProtocolResult:
     """Every method under one protocol (notebook 60, ``faceinpaint evaluate --method all``).
 
     1. :func:`protocol_methods` builds each method (``names="all"``: every available one, minus
@@ -931,7 +966,8 @@ def evaluate_protocol(names: str | Sequence[str] = "all", *, preset: str = "cpu"
        with its reason (``ProtocolResult.skipped``).
     2. :func:`evaluate` on the test split (``n_images`` faces at ``size``, every bin of ``bins``,
        image ``i``'s exemplar = face ``i+1 mod N``, the same masks for every method), with
-       ``seconds_per_face`` timed around the ``inpaint`` calls.
+       ``seconds_per_face`` timed around the ``inpaint`` calls (batches of ``batch_size``; after
+       one untimed warm-up call per method).
     3. ``identity``: the face-recognition cosine between each composite and its exemplar, for the
        methods that take an exemplar (:func:`takes_exemplar`), plus the ground truth's own cosine to
        its exemplar as the reference.
@@ -940,19 +976,26 @@ def evaluate_protocol(names: str | Sequence[str] = "all", *, preset: str = "cpu"
        computed once. Over tens of faces FID is biased upwards and a linear SVM separates the
        sets easily (U-IDS/P-IDS near 0): compare methods with each other, not with the papers.
     5. ``wild``: :func:`evaluate_wild` with ``align="auto"`` on the first ``wild_limit`` faces
-       of the in-the-wild set (0 = all), no exemplar.
+       of the in-the-wild set (0 = all), no exemplar, for ``wild_methods`` (None = every method).
 
     Settings left ``None`` come from :data:`PROTOCOL_PRESETS` ``[preset]``.
     """
     from . import metrics
 
     cfg = protocol_settings(preset, n_images=n_images, size=size, bins=list(bins) if bins else None,
-                            fid=fid, identity=identity, wild=wild, wild_limit=wild_limit)
-    models, skipped = protocol_methods(names, exclude=exclude, preset=preset, device=device, method_kw=method_kw)
+                            fid=fid, identity=identity, wild=wild, wild_limit=wild_limit,
+                            wild_methods=list(wild_methods) if wild_methods else None)
+    models, skipped = protocol_methods(names, exclude=exclude, preset=preset, device=device, method_kw=method_kw,
+                                       precision=precision)
     if not models:
         why = "; ".join(f"{m}: {r}" for m, r in skipped.items()) or "none selected"
         raise FaceInpaintError(f"no method to evaluate ({why})")
     faces = load_images(images, size=cfg["size"], limit=cfg["n_images"] or None)
+    # one untimed call per method first (lazy initialisation, first-call allocations), so that
+    # seconds_per_face measures inference alone
+    warm = protocol_masks(faces.images.shape[-1], 1, seed, cfg["bins"][:1])[cfg["bins"][0]]
+    for m in models.values():
+        m.inpaint(faces.images[:1].to(device), warm.to(device), Guide(exemplar=faces.images[-1:].to(device)), seed=0)
     grid = evaluate(list(models.values()), faces, cfg["bins"], n_per_bin, seed, fid=False, identity=False,
                     device=device, batch_size=batch_size, keep_images=True, progress=progress, timing=True)
     exemplars = default_exemplars(faces.images)
@@ -979,14 +1022,17 @@ def evaluate_protocol(names: str | Sequence[str] = "all", *, preset: str = "cpu"
             grid.set_values.setdefault((m, b), {}).update({"fid": metrics.fid(real, fake), "u_ids": u, "p_ids": p})
         grid.config.setdefault("networks", {})["inception"] = net.source
     wild_res = None
-    if cfg["wild"]:
-        wild_res = evaluate_wild(list(models.values()), ("auto",), seed=seed, limit=cfg["wild_limit"] or None,
+    wild_models = [m for n, m in models.items() if cfg["wild_methods"] is None or n in cfg["wild_methods"]]
+    if cfg["wild"] and wild_models:
+        wild_res = evaluate_wild(wild_models, ("auto",), seed=seed, limit=cfg["wild_limit"] or None,
                                  device=device, keep_images=True, progress=progress)
     grid.config.update({"fid": bool(cfg["fid"]), "identity": bool(cfg["identity"]), "timing": "seconds_per_face"})
     config = {k: v for k, v in cfg.items()}
     config.update({"n_images": len(faces), "source": faces.source, "seed": int(seed),
                    "n_per_bin": grid.config["n_per_bin"], "exemplar": grid.config["exemplar"],
                    "device": str(device), "method_kw": {m: kw for m, kw in cfg["method_kw"].items() if m in models},
+                   "precision": {m: str(getattr(getattr(mod, "inner", mod), "precision", precision))
+                                 for m, mod in models.items()},
                    "fid_note": ("FID / U-IDS / P-IDS over %d faces per (method, bin): biased (FID upwards), for "
                                 "ranking methods here only%s" % (len(faces), " — meaningless at this size"
                                                                  if len(faces) < 10 else ""))})

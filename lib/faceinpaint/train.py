@@ -84,6 +84,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from . import ddp
+from . import precision as _precision
 from .errors import FaceInpaintError
 from .io import atomic_write_text, save_image, torch_save
 from .paths import repo_root
@@ -106,7 +107,13 @@ class TrainerConfig:
     """How to run a training (what to train is the :class:`Task`'s business).
 
     ``*_every`` are in steps; 0 disables (a checkpoint is still written at the end).
-    ``amp`` is CUDA-only: on CPU it is ignored, so a preset runs anywhere.
+
+    ``precision`` (:mod:`faceinpaint.precision`): ``"fp32"``, ``"bf16"`` (autocast on CPU or CUDA)
+    or ``"auto"`` (CUDA: bf16 where supported, else fp16 with a GradScaler; CPU: bf16 where the CPU
+    has it natively, else fp32); ``None`` → :func:`faceinpaint.precision.training_default`
+    (``"fp32"`` unless set by ``faceinpaint train --precision``). The older ``amp`` /
+    ``amp_dtype`` pair still works and is CUDA-only (ignored on CPU, so a preset runs anywhere);
+    it applies when ``precision`` is ``"fp32"``.
     """
 
     steps: int = 1000
@@ -122,9 +129,11 @@ class TrainerConfig:
     device: str = "auto"            # "auto" → cuda if available else cpu
     out_dir: str = "runs/train"
     progress: bool = True
+    precision: str | None = None    # "fp32" | "bf16" | "auto"; None → precision.training_default()
 
     def __post_init__(self) -> None:
         self.out_dir = str(self.out_dir)
+        self.precision = _precision.check(self.precision or _precision.training_default())
         if self.steps < 0 or self.batch_size < 1:
             raise ValueError(f"steps must be ≥ 0 and batch_size ≥ 1, got {self.steps}, {self.batch_size}")
         if self.amp_dtype not in ("float16", "bfloat16"):
@@ -163,6 +172,7 @@ class StepContext:
         self.device: torch.device = trainer.device
         self.env: ddp.DistEnv = trainer.env
         self.amp: bool = trainer.amp
+        self.amp_dtype: torch.dtype | None = trainer.amp_dtype
 
     @property
     def nets(self) -> dict[str, nn.Module]:
@@ -177,9 +187,11 @@ class StepContext:
         return n > 0 and self.step % n == 0
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """Mixed precision for the forward pass when ``amp`` is on (CUDA); a no-op otherwise."""
-        dtype = torch.float16 if self._trainer.config.amp_dtype == "float16" else torch.bfloat16
-        return torch.autocast(device_type=self.device.type, dtype=dtype, enabled=self.amp)
+        """Mixed precision for the forward pass when the run has it (``config.precision`` bf16/auto,
+        or the CUDA-only ``amp``): ``torch.autocast`` on this device; a no-op otherwise."""
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
     @contextlib.contextmanager
     def frozen(self, *names: str) -> Iterator[None]:
@@ -473,6 +485,21 @@ class FitResult:
     images_per_s: float = float("nan")
 
 
+def _training_precision(config: TrainerConfig, device: torch.device) -> tuple[torch.dtype | None, bool]:
+    """``(autocast dtype or None, GradScaler?)`` of a run: ``config.precision`` through
+    :func:`faceinpaint.precision.training_dtype`; with ``"fp32"``, the legacy CUDA-only ``amp``."""
+    dtype, scaler = _precision.training_dtype(config.precision or "fp32", device)
+    if dtype is None and config.amp and device.type == "cuda":
+        dtype = torch.float16 if config.amp_dtype == "float16" else torch.bfloat16
+        scaler = dtype == torch.float16
+    return dtype, scaler
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """``"fp32"``, ``"bf16"`` or ``"fp16"``: what a run's forward passes compute in."""
+    return _precision.dtype_name(dtype)
+
+
 class Trainer:
     """Runs a :class:`Task` on a map-style dataset (module docstring for an example).
 
@@ -483,10 +510,12 @@ class Trainer:
     def __init__(self, task: Task, dataset: Dataset | Sequence, config: TrainerConfig, *, meta: Mapping[str, Any] | None = None):
         self.task, self.dataset, self.config = task, dataset, config
         self.env, self.device = ddp.setup(config.device)
-        self.amp = bool(config.amp and self.device.type == "cuda")
+        self.amp_dtype, use_scaler = _training_precision(config, self.device)
+        self.amp = self.amp_dtype is not None
         self.out_dir = Path(config.out_dir)
         self.ckpt_path = self.out_dir / CHECKPOINT_NAME
         self.meta = make_meta(task, config, meta)
+        self.meta.setdefault("precision", precision_name(self.amp_dtype))
         if config.batch_size % self.env.world_size:
             raise FaceInpaintError(
                 f"batch_size {config.batch_size} cannot be split across {self.env.world_size} processes")
@@ -504,8 +533,7 @@ class Trainer:
                 net.train()
         self.optimizers = dict(task.make_optimizers())
         self.opt_params = {n: [p for g in o.param_groups for p in g["params"]] for n, o in self.optimizers.items()}
-        use_scaler = self.amp and config.amp_dtype == "float16"
-        self.scalers = {n: torch.amp.GradScaler("cuda") for n in self.optimizers} if use_scaler else {}
+        self.scalers = {n: torch.amp.GradScaler(self.device.type) for n in self.optimizers} if use_scaler else {}
         self._buffers = self._trained_buffers()
         self.step = 0
         self.ctx = StepContext(self)

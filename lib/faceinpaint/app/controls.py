@@ -339,14 +339,17 @@ class ExeGANControls(MethodControls):
         self.psi = W.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.05, description="ψ (truncation)")
         self.mixing = W.Checkbox(value=False, description="style mixing", indent=False)
         self.crossover = W.IntSlider(value=n // 2, min=0, max=n - 1, description="crossover")
-        self.phi = W.IntRangeSlider(value=(3, n - 1), min=0, max=n - 1, description="φ layers",
+        # The paper's φ (layers ≥ 5) until the user moves the slider; the method's default is used then.
+        self._phi_default = (5, n - 1)
+        self.phi = W.IntRangeSlider(value=self._phi_default, min=0, max=n - 1, description="φ layers",
                                     tooltip="style layers taking the exemplar's code")
         return [self.own_seed, self.psi, W.HBox([self.mixing, self.crossover]), self.phi]
 
     def _wanted(self) -> dict:
         a, b = self.phi.value
+        phi = None if (a, b) == self._phi_default else tuple(range(int(a), int(b) + 1))
         return {"psi": float(self.psi.value), "crossover": int(self.crossover.value) if self.mixing.value else None,
-                "phi": tuple(range(int(a), int(b) + 1))}
+                "phi": phi}
 
     def build_kwargs(self):
         wanted = self._wanted()

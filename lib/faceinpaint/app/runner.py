@@ -24,11 +24,13 @@ from .files import one_line
 
 
 class Methods:
-    """The registry's methods, built on demand with the app's preset, device and checkpoints."""
+    """The registry's methods, built on demand with the app's preset, device, checkpoints and
+    precision (``"auto"``, as the CLI: bf16 networks where the hardware has them natively and the
+    method was validated in bf16; :mod:`faceinpaint.precision`)."""
 
     def __init__(self, preset: str | None = None, device: str = "cpu",
-                 checkpoints: Mapping[str, str | Path] | None = None):
-        self.preset, self.device = preset, device
+                 checkpoints: Mapping[str, str | Path] | None = None, precision: str = "auto"):
+        self.preset, self.device, self.precision = preset, device, precision
         self.checkpoints = dict(checkpoints or {})
         self._built: dict[str, tuple[tuple, object]] = {}
 
@@ -55,7 +57,7 @@ class Methods:
         if hit is not None and hit[0] == key:
             return hit[1]
         model = registry.get(name, checkpoint=self.checkpoints.get(name), device=self.device, preset=self.preset,
-                             **kw)
+                             precision=self.precision, **kw)
         self._built[name] = (key, model)
         return model
 

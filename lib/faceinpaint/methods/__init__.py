@@ -5,6 +5,7 @@
 >>> m = methods.get("telea")        # an Inpainter
 >>> m = methods.get("lafin", checkpoint="runs/lafin/last.pt", device="cuda")
 >>> m = methods.get("lafin", align="auto")  # faces in the wild: detect, align, inpaint, paste back
+>>> m = methods.get("lafin", precision="auto")  # bf16 networks where the hardware has them (faceinpaint.precision)
 
 A learned method's module exposes ``build(checkpoint=None, device="cpu", **kw)`` and
 ``train(preset, data, out, resume, seed) -> Path``. Without a checkpoint, :func:`get`
@@ -151,7 +152,8 @@ def default_align(name: str) -> str:
 
 
 def get(name: str, checkpoint: str | Path | None = None, device: str = "cpu", *, preset: str | None = None,
-        align: str = "off", face_box: tuple[int, int, int, int] | None = None, **kw) -> Inpainter:
+        align: str = "off", face_box: tuple[int, int, int, int] | None = None, precision: str = "fp32",
+        **kw) -> Inpainter:
     """Build the method ``name`` as an :class:`~faceinpaint.methods.base.Inpainter`.
 
     ``preset`` ("smoke", "cpu", "paper") selects a learned method's *inference* settings
@@ -159,12 +161,17 @@ def get(name: str, checkpoint: str | Path | None = None, device: str = "cpu", *,
     such settings ignore it. ``align="auto"`` wraps the method in
     :class:`~faceinpaint.align.AlignedInpainter` (``face_box`` ``(x, y, w, h)``: the face to use
     when dlib finds none meeting the hole); ``"off"`` (default) returns the method itself.
-    Raises :class:`~faceinpaint.errors.FaceInpaintError` for an unknown name or align mode, a
+    ``precision``: ``"fp32"`` (the library default), ``"bf16"`` or ``"auto"`` — the networks'
+    precision (:func:`faceinpaint.precision.apply`; the composite stays float32, known pixels exact);
+    the method's ``.precision`` says what runs. The CLI and the app default to ``"auto"``.
+    Raises :class:`~faceinpaint.errors.FaceInpaintError` for an unknown name, align mode or precision, a
     method whose module is not written yet, or a missing checkpoint (naming the file and the
     train command).
     """
     from .. import align as align_mod
+    from .. import precision as precision_mod
 
+    precision_mod.check(precision)
     if align not in align_mod.MODES:
         raise FaceInpaintError(f"align={align!r}: choose one of {', '.join(align_mod.MODES)}")
     if face_box is not None and align != "auto":
@@ -175,6 +182,7 @@ def get(name: str, checkpoint: str | Path | None = None, device: str = "cpu", *,
     if preset is not None and "preset" in inspect.signature(builder).parameters:
         kw["preset"] = preset
     inner = builder(**dict(spec.builder_kw), checkpoint=ckpt, device=device, **kw)
+    precision_mod.apply(inner, precision, device, method=name)
     return align_mod.wrap(inner, align, face_box=face_box)
 
 

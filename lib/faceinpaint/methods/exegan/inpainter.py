@@ -102,7 +102,16 @@ class ExeGAN:
 
     # -- codes
     def _phi(self, phi) -> Tensor:
-        p = torch.as_tensor(phi, dtype=torch.bool).flatten()
+        """φ as L bools; also accepts the layer indices (e.g. ``(5, 6, …, L−1)``, as the app's slider gives)."""
+        t = torch.as_tensor(phi).flatten()
+        if t.dtype != torch.bool and (t.numel() != self.n_styles or bool(((t != 0) & (t != 1)).any())):
+            idx = t.long()
+            if bool(((idx < 0) | (idx >= self.n_styles)).any()):
+                raise FaceInpaintError(f"phi layer indices must lie in [0, {self.n_styles - 1}], got {t.tolist()}")
+            p = torch.zeros(self.n_styles, dtype=torch.bool)
+            p[idx] = True
+            return p
+        p = t.bool()
         if p.numel() != self.n_styles:
             raise FaceInpaintError(f"phi must have {self.n_styles} entries (one per style layer), got {p.numel()}")
         return p
@@ -217,11 +226,14 @@ def load_nets(checkpoint: str | Path | None = None, device: str | torch.device =
     return cfg, G.to(dev), E.to(dev), g_name
 
 
-def build(checkpoint: str | Path | None = None, device: str = "cpu", **kw) -> ExeGAN:
+def build(checkpoint: str | Path | None = None, device: str = "cpu", *, psi: float = 1.0,
+          phi: Sequence[bool] | Sequence[int] | Tensor | None = None, noise_mode: str = "random",
+          label: str | None = None, style_encoder: str | Path | None = None) -> ExeGAN:
     """The ``exegan`` Inpainter from ``checkpoints/exegan_cpu.pt`` (+ its style-encoder file).
 
-    Keyword arguments: ``psi``, ``phi``, ``noise_mode``, ``label`` (table-row name),
-    ``style_encoder`` (another E file)."""
-    style_encoder = kw.pop("style_encoder", None)
+    ``psi``: truncation of the stochastic style; ``phi``: the layers taking the exemplar's code (L
+    bools, or the layer indices); ``noise_mode``; ``label`` (table-row name); ``style_encoder``
+    (another E file). The keywords are explicit so that callers (the app) can tell what it takes."""
     cfg, G, E, _ = load_nets(checkpoint, device, style_encoder)
-    return ExeGAN(G, E, size=cfg.image_size, device=device, first_exemplar_layer=cfg.phi_first_exemplar_layer, **kw)
+    return ExeGAN(G, E, size=cfg.image_size, device=device, first_exemplar_layer=cfg.phi_first_exemplar_layer,
+                  psi=psi, phi=phi, noise_mode=noise_mode, label=label)
