@@ -237,7 +237,7 @@ def _too_small(model: Any) -> bool:
 def _nets(model: Any) -> list[nn.Module]:
     """The networks an Inpainter holds: its ``nn.Module`` attributes (and those in dicts/lists)."""
     found: list[nn.Module] = []
-    for value in vars(model).values():
+    for value in getattr(model, "__dict__", {}).values():   # an object without attributes holds no networks
         items = value.values() if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) else [value]
         for v in items:
             if isinstance(v, nn.Module) and all(v is not f for f in found):
