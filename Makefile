@@ -37,7 +37,7 @@ demo: data
 	@echo "demo: figure and metrics in outputs/quickstart/"
 
 test: data chromium
-	$(PY) -m pytest -n $(JOBS) -p no:cacheprovider tests
+	$(PY) -m pytest -n $(JOBS) -p no:cacheprovider --durations=25 tests
 	$(PY) -m pytest -p no:cacheprovider --nbval-lax --sanitize-with tests/nbval_sanitize.cfg notebooks/01_data.ipynb notebooks/02_masks.ipynb
 
 # Debian's chromium for tests/test_app_browser.py (Playwright drives it; no `playwright install`)

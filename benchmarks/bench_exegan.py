@@ -20,7 +20,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from benchlib import method_parser
 from faceinpaint.io import write_json
 from faceinpaint.methods import exegan as X
 from faceinpaint.methods.base import Guide
@@ -190,16 +190,12 @@ def paper_training(steps: int, min_free_gb: float, device: str, seed: int, infer
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True, help="folder for bench_exegan.json")
-    ap.add_argument("--reps", type=int, default=3, help="inference repetitions per preset and call")
-    ap.add_argument("--train-steps", type=int, default=17, help="steps timed per stage at cpu and smoke (0: skip)")
+    ap = method_parser(__doc__, "bench_exegan", "inference repetitions per preset and call", 17,
+                       "steps timed per stage at cpu and smoke (0: skip)")
     ap.add_argument("--train-presets", default="cpu,smoke", help="comma-separated presets whose training is timed")
     ap.add_argument("--paper-train-steps", type=int, default=0, help="steps per stage of the paper preset (0: skip)")
     ap.add_argument("--paper-min-free-gb", type=float, default=48.0,
                     help="free memory needed to attempt the paper preset's training on a CPU")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
     result = {

@@ -13,7 +13,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from dataclasses import replace
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from benchlib import finish, log_rate, machine, sorted_times, timing
+from benchlib import finish, log_rate, machine, method_parser, sorted_times, timing
 from faceinpaint.methods import lafin as L
 
 
@@ -74,13 +73,9 @@ def train_rate(preset: str, stage: str, steps: int, device: str, seed: int) -> d
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True, help="folder for bench_lafin.json")
+    ap = method_parser(__doc__, "bench_lafin", "inference repetitions per preset", 20,
+                       "training steps timed per stage (0: skip)")
     ap.add_argument("--preset", default="cpu", choices=sorted(L.PRESETS), help="preset whose training is timed")
-    ap.add_argument("--reps", type=int, default=3, help="inference repetitions per preset")
-    ap.add_argument("--train-steps", type=int, default=20, help="training steps timed per stage (0: skip)")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
     result = {

@@ -15,7 +15,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from dataclasses import replace
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from benchlib import finish, log_rate, machine, sorted_times, timing
+from benchlib import finish, log_rate, machine, method_parser, sorted_times, timing
 from faceinpaint.methods import refattr as R
 from faceinpaint.methods.base import Guide
 
@@ -80,13 +79,9 @@ def train_rate(preset: str, steps: int, device: str, seed: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True, help="folder for bench_refattr.json")
+    ap = method_parser(__doc__, "bench_refattr", "inference repetitions per preset and attribute source", 10,
+                       "training steps timed per phase (0: skip)")
     ap.add_argument("--preset", default="cpu", choices=sorted(R.PRESETS), help="preset whose training is timed")
-    ap.add_argument("--reps", type=int, default=3, help="inference repetitions per preset and attribute source")
-    ap.add_argument("--train-steps", type=int, default=10, help="training steps timed per phase (0: skip)")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
     result = {

@@ -4,6 +4,7 @@ the machine's description, and writing the JSON (``OUT/<name>.json``).
 The scripts run as ``python benchmarks/bench_<x>.py``, so this folder is on ``sys.path``."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -55,6 +56,18 @@ def machine(device: str) -> dict:
     return {"device": device, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "cpu": platform.processor() or platform.machine(),
             "load_avg_1min": os.getloadavg()[0]}
+
+
+def method_parser(doc: str, name: str, reps_help: str, train_steps: int, train_help: str) -> argparse.ArgumentParser:
+    """The arguments every per-method bench shares: ``--out``, ``--reps``, ``--train-steps``, ``--device``,
+    ``--seed`` (``name``: the JSON's stem, for the help)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--out", required=True, help=f"folder for {name}.json")
+    ap.add_argument("--reps", type=int, default=3, help=reps_help)
+    ap.add_argument("--train-steps", type=int, default=train_steps, help=train_help)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seed", type=int, default=0)
+    return ap
 
 
 def finish(result: dict, out_dir: str | Path, name: str) -> Path:

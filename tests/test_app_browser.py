@@ -29,15 +29,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from acceptance_helpers import skip_or_fail  # tests/acceptance_helpers.py
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "70_demo_exemplar_picker.ipynb"
 SHOT = ROOT / "outputs" / "browser" / "exemplar_picker.png"
 STROKE = ((40.0, 44.0), (92.0, 80.0))  # image pixels: across the nose and a cheek of a 128-px face
 TIMEOUT_S = 150
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
 @pytest.fixture
@@ -51,9 +49,7 @@ def _chromium() -> str:
     if path is None:
         msg = ("Debian's chromium is not installed: `apt-get install -y chromium` (make test does it); "
                "Playwright's own browser download is not used")
-        if _in_ci():
-            pytest.fail(msg)
-        pytest.skip(msg)
+        skip_or_fail(msg)
     return path
 
 

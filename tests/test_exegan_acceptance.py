@@ -48,6 +48,7 @@ import numpy as np
 import pytest
 import torch
 
+from acceptance_helpers import claim as shared_claim, required_file  # tests/acceptance_helpers.py
 from faceinpaint import cli, metrics
 from faceinpaint.io import read_rgb_array, save_image, save_mask
 from faceinpaint.methods import exegan as XG
@@ -76,25 +77,15 @@ SHORTFALLS: dict[str, str] = {
 
 
 def claim(cid: str):
-    marks = [pytest.mark.xfail(strict=True, reason=f"KNOWN SHORTFALL (issue 15 stays open): {SHORTFALLS[cid]}")] \
-        if cid in SHORTFALLS else []
-    return pytest.param(cid, marks=marks)
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+    return shared_claim(SHORTFALLS, 15, cid)
 
 
 def shipped_path() -> Path:
     env = os.environ.get(CKPT_ENV)
     path = Path(env) if env else XG.default_checkpoint()
-    if not path.is_file():
-        msg = (f"{path}: no EXE-GAN checkpoint — train it with {XG.TRAIN_HINT} and copy runs/exegan_cpu/exegan_cpu.pt "
-               f"and exegan_style_encoder_cpu.pt into checkpoints/ (or set {CKPT_ENV})")
-        if in_ci():
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
+    return required_file(path, f"{path}: no EXE-GAN checkpoint — train it with {XG.TRAIN_HINT} and copy "
+                               f"runs/exegan_cpu/exegan_cpu.pt and exegan_style_encoder_cpu.pt into checkpoints/ "
+                               f"(or set {CKPT_ENV})")
 
 
 def describe(e: metrics.PairedEffect) -> str:

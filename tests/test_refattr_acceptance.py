@@ -44,6 +44,7 @@ import numpy as np
 import pytest
 import torch
 
+from acceptance_helpers import claim as shared_claim, required_file  # tests/acceptance_helpers.py
 from faceinpaint import cli
 from faceinpaint.io import read_rgb_array, save_image, save_mask
 from faceinpaint.methods import refattr as R
@@ -74,26 +75,15 @@ SHORTFALLS: dict[str, str] = {
 
 def claim(cid: str, *values):
     """The test parameter of claim ``cid``: a strict xfail when the claim is a known shortfall."""
-    marks = [pytest.mark.xfail(strict=True, reason=f"KNOWN SHORTFALL (issue 14 stays open): {SHORTFALLS[cid]}")] \
-        if cid in SHORTFALLS else []
-    return pytest.param(*values, marks=marks)
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+    return shared_claim(SHORTFALLS, 14, cid, *values)
 
 
 def shipped_path() -> Path:
     """The shipped file (or ``$FACEINPAINT_REFATTR_CHECKPOINT``); skip locally / fail in CI without it."""
     env = os.environ.get(CKPT_ENV)
     path = Path(env) if env else R.shipped_checkpoint()
-    if not path.is_file():
-        msg = (f"{path}: no refattr checkpoint — train it with {R.TRAIN_HINT} and copy "
-               f"runs/refattr_cpu/refattr_cpu.pt into checkpoints/ (or set {CKPT_ENV})")
-        if in_ci():
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
+    return required_file(path, f"{path}: no refattr checkpoint — train it with {R.TRAIN_HINT} and copy "
+                               f"runs/refattr_cpu/refattr_cpu.pt into checkpoints/ (or set {CKPT_ENV})")
 
 
 # ----------------------------------------------------------------------------- completions, measured once
@@ -309,11 +299,7 @@ def test_fig6_lbam_alone_is_worse_than_refattr(data_ready):
     +0.019 ± 0.003 (checkpoints/README.md). The other two ablations are not trained yet."""
     from faceinpaint.evaluate import load_test_split
 
-    path = R.shipped_checkpoint("noattr")
-    if not path.is_file():
-        if in_ci():
-            pytest.fail(f"{path} is missing")
-        pytest.skip(f"{path} is missing")
+    required_file(R.shipped_checkpoint("noattr"), f"{R.shipped_checkpoint('noattr')} is missing")
     shipped_path()
     models = X.load_variants(["full", "noattr"])
     result, _ = X.ablation_table(models, load_test_split(128, FIG6_FACES), bins=list(FIG6_BINS), fid=False, nme=False)

@@ -27,31 +27,38 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .errors import FaceInpaintError
+from .evaluate import HIGHER_IS_BETTER
 from .io import _jsonable
 
 BEGIN = "<!-- results:begin -->"
 END = "<!-- results:end -->"
 FIGURE_NAME = "results.png"
 
-# (summary key, column header, higher is better, format)
-COLUMNS: tuple[tuple[str, str, bool, str], ...] = (
-    ("psnr", "PSNR ↑", True, "{:.2f}"),
-    ("ssim", "SSIM ↑", True, "{:.4f}"),
-    ("ms_ssim", "MS-SSIM ↑", True, "{:.4f}"),
-    ("l1", "L1 ↓", False, "{:.4f}"),
-    ("l1_hole", "hole L1 ↓", False, "{:.4f}"),
-    ("vgg19_perceptual", "VGG19 dist. ↓", False, "{:.3f}"),
-    ("lpips", "LPIPS ↓", False, "{:.4f}"),
-    ("fid", "FID ↓", False, "{:.1f}"),
-    ("u_ids", "U-IDS ↑", True, "pct"),
-    ("p_ids", "P-IDS ↑", True, "pct"),
-    ("identity", "identity ↑", True, "{:.3f}"),
-    ("seconds_per_face", "s / face ↓", False, "{:.3g}"),
+def _columns(*specs: tuple[str, str, str]) -> tuple[tuple[str, str, bool, str], ...]:
+    """(summary key, name, format) → (key, header with its arrow, higher is better, format); the
+    direction comes from :data:`~faceinpaint.evaluate.HIGHER_IS_BETTER`, never typed twice."""
+    return tuple((key, f"{name} {'↑' if HIGHER_IS_BETTER[key] else '↓'}", HIGHER_IS_BETTER[key], fmt)
+                 for key, name, fmt in specs)
+
+
+COLUMNS = _columns(
+    ("psnr", "PSNR", "{:.2f}"),
+    ("ssim", "SSIM", "{:.4f}"),
+    ("ms_ssim", "MS-SSIM", "{:.4f}"),
+    ("l1", "L1", "{:.4f}"),
+    ("l1_hole", "hole L1", "{:.4f}"),
+    ("vgg19_perceptual", "VGG19 dist.", "{:.3f}"),
+    ("lpips", "LPIPS", "{:.4f}"),
+    ("fid", "FID", "{:.1f}"),
+    ("u_ids", "U-IDS", "pct"),
+    ("p_ids", "P-IDS", "pct"),
+    ("identity", "identity", "{:.3f}"),
+    ("seconds_per_face", "s / face", "{:.3g}"),
 )
-# in-the-wild columns: (summary key of "<method>-auto", header, higher is better, format)
-WILD_COLUMNS: tuple[tuple[str, str, bool, str], ...] = (
-    ("l1_hole", "wild hole L1 ↓", False, "{:.4f}"),
-    ("face_found", "wild: face found ↑", True, "pct"),
+# in-the-wild columns, read from the summary of "<method>-auto"
+WILD_COLUMNS = _columns(
+    ("l1_hole", "wild hole L1", "{:.4f}"),
+    ("face_found", "wild: face found", "pct"),
 )
 SLIM_KEYS = ("preset", "protocol", "config", "methods", "available", "skipped", "takes_exemplar", "bins", "summary",
              "identity_reference", "networks", "findings", "seconds")
@@ -230,7 +237,7 @@ def figure(metrics: Mapping[str, Any], keys: Sequence[str] = ("psnr", "l1_hole")
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from .evaluate import HIGHER_IS_BETTER, _bin_label
+    from .evaluate import _bin_label
 
     bins = list(metrics["bins"])
     ratio = [i for i, b in enumerate(bins) if b.startswith("bin_")]
