@@ -21,6 +21,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from acceptance_helpers import in_ci  # tests/acceptance_helpers.py
 from faceinpaint import align, methods
 from faceinpaint.errors import FaceInpaintError
 from faceinpaint.io import array_to_tensor, save_image, save_mask, tensor_to_array
@@ -509,14 +510,12 @@ def test_acceptance_align_auto_beats_off_in_the_wild(data_ready, name):
     """Issue 17's acceptance, measured per learned method on its shipped checkpoint: hole L1 auto <
     off beyond 2 SE (paired per completion), and dlib finds the face on at least as many
     completions with auto. A missing checkpoint skips locally and fails in CI."""
-    import os
-
     from faceinpaint import evaluate as ev
 
     try:
         contender = methods.get(name, **WILD_METHODS[name])
     except FaceInpaintError as e:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if in_ci():
             raise
         pytest.skip(f"{name}: {e}")
     result = ev.evaluate_wild([contender], seed=0, progress=False, keep_images=False)

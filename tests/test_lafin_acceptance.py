@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import torch
 
+from acceptance_helpers import required_file  # tests/acceptance_helpers.py
 from faceinpaint.methods.lafin import experiments as X
 from faceinpaint import methods
 from faceinpaint.evaluate import EvalResult, load_test_split, protocol_masks
@@ -41,10 +42,8 @@ TRAIN = {None: "faceinpaint train --method lafin --preset cpu --data data --out 
 
 def shipped(variant=None):
     path = L.shipped_checkpoint(variant)
-    if not path.is_file():
-        pytest.skip(f"{path.relative_to(repo_root())} is not shipped yet: `{TRAIN[variant]}`, then copy "
-                    f"its {path.name} into checkpoints/")
-    return path
+    return required_file(path, f"{path.relative_to(repo_root())} is not shipped yet: `{TRAIN[variant]}`, then copy "
+                               f"its {path.name} into checkpoints/")
 
 
 @pytest.fixture(scope="module")

@@ -299,7 +299,8 @@ def test_fig6_lbam_alone_is_worse_than_refattr(data_ready):
     +0.019 ± 0.003 (checkpoints/README.md). The other two ablations are not trained yet."""
     from faceinpaint.evaluate import load_test_split
 
-    required_file(R.shipped_checkpoint("noattr"), f"{R.shipped_checkpoint('noattr')} is missing")
+    noattr = R.shipped_checkpoint("noattr")
+    required_file(noattr, f"{noattr} is missing")
     shipped_path()
     models = X.load_variants(["full", "noattr"])
     result, _ = X.ablation_table(models, load_test_split(128, FIG6_FACES), bins=list(FIG6_BINS), fid=False, nme=False)
